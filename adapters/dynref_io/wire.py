@@ -1,0 +1,239 @@
+"""What travels on dynref's connections: the adapter-level frames, the registry of type tags and
+the invariants a decoded value must hold (docs/wire-format.md).
+
+The core's messages, client requests and results are defined in `dynref.messages`; this module
+adds the frames only the adapters speak (greeting a peer, wrapping a reply, status and fault
+injection, reporting a bad frame) and gives every type that crosses the wire a stable tag.
+Adding a message to the protocol takes one line in `FRAME_TAGS`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+from dynref.causality import (
+    ClockedVersion,
+    DvvSet,
+    DvvSibling,
+    LwwRegister,
+    LwwVersion,
+    VclockSiblings,
+    VersionVector,
+)
+from dynref.causality.dvv import dots_canonical
+from dynref.causality.vclock import clock_canonical
+from dynref.causality.vv import is_canonical
+from dynref.messages import (
+    ClientDelete,
+    ClientGet,
+    ClientPut,
+    ClientRequest,
+    ClientResult,
+    Fetch,
+    FetchReply,
+    ForwardPut,
+    ForwardReply,
+    GetOk,
+    Handoff,
+    HandoffAck,
+    InvalidContext,
+    InvalidRequest,
+    MerkleCompare,
+    MerkleLeaves,
+    Message,
+    Probe,
+    ProbeAck,
+    PutOk,
+    QuorumNotReached,
+    Replicate,
+    ReplicateAck,
+    SyncKeys,
+    TooLarge,
+    Unavailable,
+)
+
+PROTOCOL_VERSION = 1
+
+# ---------------------------------------------------------------- adapter-level frames
+
+
+@attrs.frozen
+class PeerHello:
+    """The first frame a node sends on a node-to-node connection: which node is speaking."""
+
+    node_id: str
+
+
+@attrs.frozen
+class ClientReplyFrame:
+    """A node's answer to the client request with the same `request_id`."""
+
+    request_id: int
+    result: ClientResult
+
+
+@attrs.frozen
+class StatusRequest:
+    """Ask a node for its status counters."""
+
+    request_id: int
+
+
+@attrs.frozen
+class StatusReply:
+    """A node's status: names to counters or short texts (the node id, its mode, ...)."""
+
+    request_id: int
+    status: dict[str, int | str]
+
+
+@attrs.frozen
+class FaultRequest:
+    """Fault injection for the demo: drop all traffic to and from these peers; () heals."""
+
+    request_id: int
+    isolate: tuple[str, ...]
+
+
+@attrs.frozen
+class FaultReply:
+    """The fault of `request_id` is in force."""
+
+    request_id: int
+
+
+@attrs.frozen
+class ErrorFrame:
+    """Why the sender is about to close the connection (a bad frame, an unexpected one)."""
+
+    reason: str
+
+
+AdapterFrame = (
+    PeerHello
+    | ClientReplyFrame
+    | StatusRequest
+    | StatusReply
+    | FaultRequest
+    | FaultReply
+    | ErrorFrame
+)
+WireObject = Message | ClientRequest | ClientResult | AdapterFrame
+"""Everything that may be the whole body of a frame."""
+
+# ---------------------------------------------------------------- type tags
+
+# Tags are part of the protocol: never renumber or reuse one; retire it instead.
+FRAME_TAGS: tuple[tuple[int, type], ...] = (
+    # node-to-node messages
+    (1, ForwardPut),
+    (2, ForwardReply),
+    (3, Replicate),
+    (4, ReplicateAck),
+    (5, Fetch),
+    (6, FetchReply),
+    (7, Handoff),
+    (8, HandoffAck),
+    (9, Probe),
+    (10, ProbeAck),
+    (11, MerkleCompare),
+    (12, MerkleLeaves),
+    (13, SyncKeys),
+    # client requests
+    (20, ClientGet),
+    (21, ClientPut),
+    (22, ClientDelete),
+    # client results
+    (30, GetOk),
+    (31, PutOk),
+    (32, QuorumNotReached),
+    (33, InvalidContext),
+    (34, TooLarge),
+    (35, InvalidRequest),
+    (36, Unavailable),
+    # adapter-level frames
+    (40, PeerHello),
+    (41, ClientReplyFrame),
+    (42, StatusRequest),
+    (43, StatusReply),
+    (44, FaultRequest),
+    (45, FaultReply),
+    (46, ErrorFrame),
+)
+"""Types that may form a whole frame body."""
+
+PART_TAGS: tuple[tuple[int, type], ...] = (
+    (60, VersionVector),
+    (61, DvvSibling),
+    (62, DvvSet),
+    (63, ClockedVersion),
+    (64, VclockSiblings),
+    (65, LwwVersion),
+    (66, LwwRegister),
+)
+"""Types that travel only inside a frame (the parts of a key's versions)."""
+
+# ---------------------------------------------------------------- invariants of decoded values
+#
+# The causality types document invariants that their constructors do not check (sorted entries,
+# covered dots). The core's merge and write rely on them, and a peer is not trusted to keep them,
+# so the decoder checks them on every value it builds. Each check returns why the value is not
+# well formed, or None. They run bottom-up, so a check may assume its parts were checked.
+
+
+def _version_vector_problem(vv: VersionVector) -> str | None:
+    if is_canonical(vv.entries):
+        return None
+    return "entries must ascend strictly by actor, each counter at least 1"
+
+
+def _dvv_set_problem(versions: DvvSet) -> str | None:
+    dots = versions.dots()
+    if not dots_canonical(dots):
+        return "siblings must ascend strictly by dot, each counter at least 1"
+    # One pass over a dict rather than `covered` per dot: a hostile frame may hold many of both.
+    seen = dict(versions.vv.entries)
+    for actor, counter in dots:
+        if counter > seen.get(actor, 0):
+            return f"the version vector does not cover the dot ({actor!r}, {counter})"
+    return None
+
+
+def _clocked_version_problem(version: ClockedVersion) -> str | None:
+    if clock_canonical(version.clock):
+        return None
+    return "clock entries must ascend strictly by actor, each counter at least 1"
+
+
+def _vclock_siblings_problem(versions: VclockSiblings) -> str | None:
+    for earlier, later in itertools.pairwise(versions.versions):
+        if not earlier.clock < later.clock:
+            return "versions must ascend strictly by clock"
+    return None
+
+
+WELL_FORMED: dict[type, Callable[[Any], str | None]] = {
+    VersionVector: _version_vector_problem,
+    DvvSet: _dvv_set_problem,
+    ClockedVersion: _clocked_version_problem,
+    VclockSiblings: _vclock_siblings_problem,
+}
+
+__all__ = [
+    "FRAME_TAGS",
+    "PART_TAGS",
+    "PROTOCOL_VERSION",
+    "WELL_FORMED",
+    "AdapterFrame",
+    "ClientReplyFrame",
+    "ErrorFrame",
+    "FaultReply",
+    "FaultRequest",
+    "PeerHello",
+    "StatusReply",
+    "StatusRequest",
+    "WireObject",
+]
