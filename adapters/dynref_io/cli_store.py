@@ -1,0 +1,315 @@
+"""The store's subcommands: `node`, `cluster`, `put`, `get` and `delete`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from dynref.causality import Mode
+
+from dynref_io.cli import CommandError, Subcommand, UsageError
+from dynref_io.client import Client, DynrefError, GetResult, NodeConnectionError
+from dynref_io.clusterctl import (
+    CLUSTER_FILE,
+    ClusterError,
+    LocalCluster,
+    create_cluster,
+)
+from dynref_io.config_file import (
+    ClusterFile,
+    ConfigError,
+    NodeAddress,
+    build_cluster_file,
+    load_cluster_file,
+)
+from dynref_io.server import run_node
+
+# Cluster parameters settable by flag: (flag, key in the config file, help).
+SETTING_FLAGS = (
+    ("--n", "n", "replicas per key (N, default 3)"),
+    ("--r", "r", "read quorum (R, default 2)"),
+    ("--w", "w", "write quorum (W, default 2)"),
+    ("--request-timeout", "request_timeout", "ms a coordinator waits for R or W answers"),
+    ("--forward-timeout", "forward_timeout", "ms a node waits on a forwarded put"),
+    ("--handoff-interval", "handoff_interval", "ms between hinted-handoff rounds"),
+    ("--antientropy-interval", "antientropy_interval", "ms between Merkle exchanges"),
+    ("--probe-interval", "probe_interval", "ms between probes of peers believed down"),
+    ("--tick-interval", "tick_interval", "ms between the runtime's clock ticks (default 10)"),
+    ("--seed", "seed", "seed of the nodes' generators"),
+)
+
+
+def add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("cluster parameters")
+    for flag, key, text in SETTING_FLAGS:
+        group.add_argument(flag, dest=f"setting_{key}", type=int, metavar="INT", help=text)
+    group.add_argument(
+        "--mode",
+        dest="setting_mode",
+        choices=[mode.value for mode in Mode],
+        help="causality mode (default dvv)",
+    )
+
+
+def settings_from(arguments: argparse.Namespace) -> dict[str, Any]:
+    prefix = "setting_"
+    return {
+        name[len(prefix) :]: value
+        for name, value in vars(arguments).items()
+        if name.startswith(prefix) and value is not None
+    }
+
+
+def host_port(text: str) -> tuple[str, int]:
+    host, separator, port = text.rpartition(":")
+    if not separator or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+def peer_address(text: str) -> NodeAddress:
+    node_id, separator, where = text.partition("=")
+    if not separator or not node_id:
+        raise argparse.ArgumentTypeError(f"expected ID=HOST:PORT, got {text!r}")
+    host, port = host_port(where)
+    return NodeAddress(node_id, host, port)
+
+
+def hex_bytes(text: str) -> bytes:
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a hex string: {text!r}") from None
+
+
+# ---------------------------------------------------------------- node
+
+
+def add_node_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="the cluster's TOML file")
+    parser.add_argument("--id", required=True, help="this node's id (e.g. n1)")
+    parser.add_argument("--data-dir", type=Path, required=True, help="where the node's store lives")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="interface to bind (default 127.0.0.1; bind a real one deliberately)",
+    )
+    parser.add_argument("--port", type=int, help="port to listen on (without --config)")
+    parser.add_argument(
+        "--peer",
+        type=peer_address,
+        action="append",
+        default=[],
+        metavar="ID=HOST:PORT",
+        help="another node of the cluster (without --config; repeat for each)",
+    )
+    add_setting_flags(parser)
+
+
+def node_cluster(arguments: argparse.Namespace) -> ClusterFile:
+    settings = settings_from(arguments)
+    try:
+        if arguments.config is not None:
+            if settings or arguments.peer or arguments.port is not None:
+                raise UsageError("with --config, the file sets ports, peers and parameters")
+            return load_cluster_file(arguments.config)
+        if arguments.port is None:
+            raise UsageError("give --config FILE, or --port and a --peer for each other node")
+        own = NodeAddress(arguments.id, arguments.host, arguments.port)
+        return build_cluster_file((own, *arguments.peer), settings)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def run_node_command(arguments: argparse.Namespace) -> int:
+    cluster = node_cluster(arguments)
+    try:
+        cluster.address_of(arguments.id)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        return run_node(cluster, arguments.id, arguments.data_dir, arguments.host)
+    except RuntimeError as exc:
+        raise CommandError(str(exc)) from None
+
+
+# ---------------------------------------------------------------- cluster
+
+
+def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    start = actions.add_parser("start", help="create (or restart) a local cluster")
+    start.add_argument("--nodes", type=int, help="number of nodes of a new cluster (default 5)")
+    start.add_argument("--base-port", type=int, help="port of n1; the others follow")
+    add_setting_flags(start)
+    actions.add_parser("status", help="a table of the nodes")
+    actions.add_parser("stop", help="stop every node (SIGTERM, then SIGKILL)")
+    for name, text in (("kill", "SIGKILL one node (a crash)"), ("restart", "restart one node")):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("node", help="node id, e.g. n2")
+    for action in actions.choices.values():
+        action.add_argument("--dir", type=Path, required=True, help="the cluster's directory")
+
+
+def run_cluster_command(arguments: argparse.Namespace) -> int:
+    try:
+        if arguments.action == "start":
+            return _start_cluster(arguments)
+        cluster = LocalCluster(arguments.dir)
+        if arguments.action == "status":
+            print(cluster.status_table())
+        elif arguments.action == "stop":
+            cluster.stop()
+            print(f"stopped the cluster in {arguments.dir}")
+        elif arguments.action == "kill":
+            cluster.kill(_known_node(cluster, arguments.node))
+            print(f"killed {arguments.node}")
+        elif arguments.action == "restart":
+            cluster.restart(_known_node(cluster, arguments.node))
+            print(f"restarted {arguments.node}")
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    except ClusterError as exc:
+        raise CommandError(str(exc)) from None
+    return 0
+
+
+def _known_node(cluster: LocalCluster, node_id: str) -> str:
+    if node_id not in cluster.node_ids:
+        raise UsageError(f"unknown node {node_id!r}; the cluster has {', '.join(cluster.node_ids)}")
+    return node_id
+
+
+def _start_cluster(arguments: argparse.Namespace) -> int:
+    settings = settings_from(arguments)
+    creating = arguments.nodes is not None or arguments.base_port is not None or settings
+    if (arguments.dir / CLUSTER_FILE).exists():
+        if creating:
+            raise UsageError(f"{arguments.dir} holds a cluster already; start it with --dir only")
+        cluster = LocalCluster(arguments.dir)
+    else:
+        nodes = 5 if arguments.nodes is None else arguments.nodes
+        if nodes < 1:
+            raise UsageError("--nodes must be at least 1")
+        cluster = create_cluster(arguments.dir, nodes, arguments.base_port, settings)
+    print(
+        f"starting {len(cluster.node_ids)} nodes in {arguments.dir} (logs in DIR/<node>/node.log)",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        cluster.start()
+    except ClusterError:
+        cluster.stop()
+        raise
+    print(cluster.status_table())
+    return 0
+
+
+# ---------------------------------------------------------------- put, get, delete
+
+
+def add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--node", type=host_port, metavar="HOST:PORT", help="the node to ask")
+    target.add_argument("--dir", type=Path, help="ask a live node of this local cluster")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait (default 10)")
+
+
+def connect(arguments: argparse.Namespace) -> Client:
+    if arguments.node is not None:
+        host, port = arguments.node
+        return Client(host, port, timeout=arguments.timeout)
+    try:
+        cluster = LocalCluster(arguments.dir)
+    except (ClusterError, ConfigError) as exc:
+        raise UsageError(str(exc)) from None
+    for node_id in cluster.node_ids:
+        if cluster.pid(node_id) is not None:
+            return cluster.client(node_id, timeout=arguments.timeout)
+    raise CommandError(f"no node of the cluster in {arguments.dir} is running")
+
+
+def add_put_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("key")
+    parser.add_argument("value")
+    parser.add_argument("--context", type=hex_bytes, default=b"", help="from a get, as hex")
+    parser.add_argument("--w", type=int, help="write quorum for this request")
+    add_target_arguments(parser)
+
+
+def add_get_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("key")
+    parser.add_argument("--r", type=int, help="read quorum for this request")
+    add_target_arguments(parser)
+
+
+def add_delete_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("key")
+    parser.add_argument("--context", type=hex_bytes, required=True, help="from a get, as hex")
+    parser.add_argument("--w", type=int, help="write quorum for this request")
+    add_target_arguments(parser)
+
+
+def _call(arguments: argparse.Namespace, operation: str) -> GetResult | None:
+    try:
+        with connect(arguments) as client:
+            if operation == "get":
+                return client.get(arguments.key, r=arguments.r)
+            if operation == "put":
+                client.put(arguments.key, arguments.value, arguments.context, w=arguments.w)
+            else:
+                client.delete(arguments.key, arguments.context, w=arguments.w)
+            return None
+    except NodeConnectionError as exc:
+        raise CommandError(str(exc)) from None
+    except DynrefError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def show_value(value: bytes) -> str:
+    try:
+        return f"value: {value.decode('utf-8')}"
+    except UnicodeDecodeError:
+        return f"value (hex): {value.hex()}"
+
+
+def run_put(arguments: argparse.Namespace) -> int:
+    _call(arguments, "put")
+    print("ok")
+    return 0
+
+
+def run_get(arguments: argparse.Namespace) -> int:
+    found = _call(arguments, "get")
+    assert found is not None, "a get returns its result"
+    if not found.values:
+        print("not found")
+    for value in found.values:
+        print(show_value(value))
+    print(f"context: {found.context.hex()}")
+    return 0
+
+
+def run_delete(arguments: argparse.Namespace) -> int:
+    _call(arguments, "delete")
+    print("ok")
+    return 0
+
+
+SUBCOMMANDS = (
+    Subcommand("node", "run one node in the foreground", add_node_arguments, run_node_command),
+    Subcommand(
+        "cluster",
+        "manage a local cluster of node processes",
+        add_cluster_arguments,
+        run_cluster_command,
+    ),
+    Subcommand("put", "write a value (with the context of a get)", add_put_arguments, run_put),
+    Subcommand("get", "read every sibling of a key, and its context", add_get_arguments, run_get),
+    Subcommand(
+        "delete", "delete a key (with the context of a get)", add_delete_arguments, run_delete
+    ),
+)

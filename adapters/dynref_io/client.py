@@ -1,0 +1,372 @@
+"""The Python client of a dynref node: `AsyncClient` (pipelined) and the blocking `Client`.
+
+    with Client("127.0.0.1", 7001) as client:
+        client.put("cart", "apple")
+        found = client.get("cart")            # GetResult(values=(b"apple",), context=b"...")
+        client.put("cart", "pear", context=found.context)
+
+Keys and values are bytes, or str (sent as UTF-8). A get answers every sibling and a context;
+writing with that context supersedes exactly the siblings it saw. Failures are exceptions: the
+node's answers (`QuorumError`, `InvalidContextError`, ...) and the connection's
+(`NodeConnectionError`, `RequestTimeoutError`), all `DynrefError`s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import socket
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any, Self
+
+import attrs
+from dynref.messages import (
+    ClientDelete,
+    ClientGet,
+    ClientPut,
+    ClientRequest,
+    ClientResult,
+    GetOk,
+    InvalidContext,
+    InvalidRequest,
+    PutOk,
+    QuorumNotReached,
+    TooLarge,
+    Unavailable,
+)
+
+from dynref_io.codec import DecodeError, FrameReader, encode, read_frame
+from dynref_io.wire import (
+    ClientReplyFrame,
+    ErrorFrame,
+    FaultReply,
+    FaultRequest,
+    StatusReply,
+    StatusRequest,
+    WireObject,
+)
+
+DEFAULT_TIMEOUT_S = 10.0
+LIST_FIELDS = ("down", "isolated", "connected")
+"""Status fields that travel as comma-separated node ids; `status()` returns them as lists."""
+
+Data = bytes | str
+
+
+@attrs.frozen
+class GetResult:
+    """Every sibling the read saw (empty when the key is absent or deleted), and its context."""
+
+    values: tuple[bytes, ...]
+    context: bytes
+
+
+class DynrefError(Exception):
+    """Anything that went wrong with a request."""
+
+
+class QuorumError(DynrefError):
+    def __init__(self, needed: int, seen: int) -> None:
+        super().__init__(f"quorum not reached: needed {needed} replicas, {seen} answered in time")
+        self.needed = needed
+        self.seen = seen
+
+
+class InvalidContextError(DynrefError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"invalid context: {reason}")
+        self.reason = reason
+
+
+class TooLargeError(DynrefError):
+    def __init__(self, what: str, size: int, limit: int) -> None:
+        super().__init__(f"{what} too large: {size} bytes, the limit is {limit}")
+        self.what, self.size, self.limit = what, size, limit
+
+
+class InvalidRequestError(DynrefError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"invalid request: {reason}")
+        self.reason = reason
+
+
+class UnavailableError(DynrefError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"unavailable: {reason}")
+        self.reason = reason
+
+
+class NodeConnectionError(DynrefError, ConnectionError):
+    """The node cannot be reached, closed the connection, or said something unintelligible."""
+
+
+class RequestTimeoutError(DynrefError, TimeoutError):
+    """The node did not answer in time (the outcome of a write is then unknown)."""
+
+
+def to_bytes(data: Data) -> bytes:
+    return data.encode("utf-8") if isinstance(data, str) else bytes(data)
+
+
+def _check_result(result: ClientResult) -> GetResult | None:
+    """The value of a successful result; the matching exception for any other."""
+    if isinstance(result, GetOk):
+        return GetResult(result.values, result.context)
+    if isinstance(result, PutOk):
+        return None
+    if isinstance(result, QuorumNotReached):
+        raise QuorumError(result.needed, result.seen)
+    if isinstance(result, InvalidContext):
+        raise InvalidContextError(result.reason)
+    if isinstance(result, TooLarge):
+        raise TooLargeError(result.what, result.size, result.limit)
+    if isinstance(result, InvalidRequest):
+        raise InvalidRequestError(result.reason)
+    if isinstance(result, Unavailable):
+        raise UnavailableError(result.reason)
+    raise NodeConnectionError(f"unexpected result {type(result).__name__}")
+
+
+def _status_dict(reply: StatusReply) -> dict[str, Any]:
+    status: dict[str, Any] = dict(reply.status)
+    for name in LIST_FIELDS:
+        text = status.get(name)
+        if isinstance(text, str):
+            status[name] = [node for node in text.split(",") if node]
+    return status
+
+
+ANSWER_TYPES = (ClientReplyFrame, StatusReply, FaultReply)
+"""The frames a node answers requests with; anything else ends the connection."""
+
+
+def _answer_id(frame: WireObject | DecodeError) -> int | None:
+    return frame.request_id if isinstance(frame, ANSWER_TYPES) else None
+
+
+def _unexpected(frame: WireObject | DecodeError | None, where: str) -> NodeConnectionError:
+    if frame is None:
+        return NodeConnectionError(f"{where} closed the connection")
+    if isinstance(frame, ErrorFrame | DecodeError):
+        return NodeConnectionError(f"{where} closed the connection: {frame.reason}")
+    return NodeConnectionError(f"{where} sent an unexpected {type(frame).__name__}")
+
+
+class AsyncClient:
+    """A connection to one node; many requests may be in flight on it at once."""
+
+    def __init__(self, host: str, port: int, timeout: float = DEFAULT_TIMEOUT_S) -> None:
+        self.host, self.port, self.timeout = host, port, timeout
+        self._where = f"node {host}:{port}"
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future[WireObject]] = {}
+        self._writer: asyncio.StreamWriter | None = None
+        self._reader_task: asyncio.Task[None] | None = None
+        self._connecting = asyncio.Lock()
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def connect(self) -> None:
+        async with self._connecting:
+            if self._writer is not None:
+                return
+            try:
+                async with asyncio.timeout(self.timeout):
+                    reader, writer = await asyncio.open_connection(self.host, self.port)
+            except (OSError, TimeoutError) as exc:
+                raise NodeConnectionError(f"cannot connect to {self._where}: {exc}") from exc
+            self._writer = writer
+            self._reader_task = asyncio.create_task(self._read_answers(reader))
+
+    async def close(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.wait_closed()
+        if self._reader_task is not None:
+            self._reader_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader_task
+            self._reader_task = None
+        self._fail_waiting(NodeConnectionError(f"the client of {self._where} was closed"))
+
+    async def get(self, key: Data, r: int | None = None) -> GetResult:
+        result = await self._request(lambda rid: ClientGet(rid, to_bytes(key), r))
+        assert result is not None, "a get answers GetOk or fails"
+        return result
+
+    async def put(self, key: Data, value: Data, context: bytes = b"", w: int | None = None) -> None:
+        await self._request(lambda rid: ClientPut(rid, to_bytes(key), to_bytes(value), context, w))
+
+    async def delete(self, key: Data, context: bytes, w: int | None = None) -> None:
+        await self._request(lambda rid: ClientDelete(rid, to_bytes(key), context, w))
+
+    async def status(self) -> dict[str, Any]:
+        reply = await self._exchange(StatusRequest(next(self._ids)))
+        if not isinstance(reply, StatusReply):
+            raise _unexpected(reply, self._where)
+        return _status_dict(reply)
+
+    async def isolate(self, peers: Iterable[str]) -> None:
+        """Fault injection: the node drops all traffic to and from `peers`; () heals."""
+        reply = await self._exchange(FaultRequest(next(self._ids), tuple(peers)))
+        if not isinstance(reply, FaultReply):
+            raise _unexpected(reply, self._where)
+
+    async def _request(self, make: Callable[[int], ClientRequest]) -> GetResult | None:
+        request: ClientRequest = make(next(self._ids))
+        reply = await self._exchange(request)
+        if not isinstance(reply, ClientReplyFrame):
+            raise _unexpected(reply, self._where)
+        return _check_result(reply.result)
+
+    async def _exchange(self, frame: ClientRequest | StatusRequest | FaultRequest) -> WireObject:
+        await self.connect()
+        writer = self._writer
+        assert writer is not None, "connected"
+        answer: asyncio.Future[WireObject] = asyncio.get_running_loop().create_future()
+        self._waiting[frame.request_id] = answer
+        try:
+            writer.write(encode(frame))
+            async with asyncio.timeout(self.timeout):
+                return await answer
+        except TimeoutError:
+            raise RequestTimeoutError(
+                f"{self._where} did not answer {type(frame).__name__} within {self.timeout} s"
+            ) from None
+        finally:
+            self._waiting.pop(frame.request_id, None)
+
+    async def _read_answers(self, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                frame = await read_frame(reader)
+                if not isinstance(frame, ANSWER_TYPES):  # the end, an ErrorFrame, or garbage
+                    self._fail_waiting(_unexpected(frame, self._where))
+                    return
+                waiting = self._waiting.get(frame.request_id)
+                if waiting is not None and not waiting.done():
+                    waiting.set_result(frame)
+        except (ConnectionError, OSError) as exc:
+            self._fail_waiting(NodeConnectionError(f"lost the connection to {self._where}: {exc}"))
+
+    def _fail_waiting(self, failure: NodeConnectionError) -> None:
+        """Every request in flight fails; the next one reconnects."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        for waiting in self._waiting.values():
+            if not waiting.done():
+                waiting.set_exception(failure)
+        self._waiting.clear()
+
+
+class Client:
+    """A blocking client over a plain socket: one request at a time."""
+
+    def __init__(self, host: str, port: int, timeout: float = DEFAULT_TIMEOUT_S) -> None:
+        self.host, self.port, self.timeout = host, port, timeout
+        self._where = f"node {host}:{port}"
+        self._ids = itertools.count(1)
+        self._socket: socket.socket | None = None
+        self._frames = FrameReader()
+        self._ready: list[WireObject | DecodeError] = []
+
+    def __enter__(self) -> Self:
+        self._connect()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        sock, self._socket = self._socket, None
+        if sock is not None:
+            sock.close()
+
+    def get(self, key: Data, r: int | None = None) -> GetResult:
+        result = _check_result(self._result(ClientGet(next(self._ids), to_bytes(key), r)))
+        assert result is not None, "a get answers GetOk or fails"
+        return result
+
+    def put(self, key: Data, value: Data, context: bytes = b"", w: int | None = None) -> None:
+        request = ClientPut(next(self._ids), to_bytes(key), to_bytes(value), context, w)
+        _check_result(self._result(request))
+
+    def delete(self, key: Data, context: bytes, w: int | None = None) -> None:
+        _check_result(self._result(ClientDelete(next(self._ids), to_bytes(key), context, w)))
+
+    def status(self) -> dict[str, Any]:
+        reply = self._exchange(StatusRequest(next(self._ids)))
+        if not isinstance(reply, StatusReply):
+            raise _unexpected(reply, self._where)
+        return _status_dict(reply)
+
+    def isolate(self, peers: Iterable[str]) -> None:
+        reply = self._exchange(FaultRequest(next(self._ids), tuple(peers)))
+        if not isinstance(reply, FaultReply):
+            raise _unexpected(reply, self._where)
+
+    def _result(self, request: ClientRequest) -> ClientResult:
+        reply = self._exchange(request)
+        if not isinstance(reply, ClientReplyFrame):
+            raise _unexpected(reply, self._where)
+        return reply.result
+
+    def _connect(self) -> socket.socket:
+        if self._socket is None:
+            try:
+                self._socket = socket.create_connection((self.host, self.port), self.timeout)
+            except OSError as exc:
+                raise NodeConnectionError(f"cannot connect to {self._where}: {exc}") from exc
+            self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._frames, self._ready = FrameReader(), []
+        return self._socket
+
+    def _exchange(self, frame: ClientRequest | StatusRequest | FaultRequest) -> WireObject:
+        sock = self._connect()
+        try:
+            sock.sendall(encode(frame))
+            # One request at a time, and the socket is closed after any failure: the next
+            # frame answers this request, or it is an ErrorFrame before the node hangs up.
+            answer = self._next_frame(sock)
+            if isinstance(answer, DecodeError) or _answer_id(answer) != frame.request_id:
+                raise _unexpected(answer, self._where)
+            return answer
+        except TimeoutError:
+            self.close()
+            raise RequestTimeoutError(
+                f"{self._where} did not answer {type(frame).__name__} within {self.timeout} s"
+            ) from None
+        except OSError as exc:
+            self.close()
+            raise NodeConnectionError(f"lost the connection to {self._where}: {exc}") from exc
+        except NodeConnectionError:
+            self.close()
+            raise
+
+    def _next_frame(self, sock: socket.socket) -> WireObject | DecodeError:
+        while not self._ready:
+            data = sock.recv(65536)
+            if not data:
+                raise _unexpected(None, self._where)
+            self._ready.extend(self._frames.feed(data))
+        return self._ready.pop(0)

@@ -1,0 +1,342 @@
+"""One node as a process: a TCP listener for peers and clients around a `NodeRuntime`.
+
+A single port serves both kinds of connection; the first frame tells which. A node connection
+starts with `PeerHello` and carries node-to-node messages one way (see `peers`); a client
+connection carries requests (with the client's own request ids, remapped here to node-unique
+ids and back), status and fault-injection requests. A frame that fails to decode, is too large
+or is not expected on its connection gets an `ErrorFrame` and the connection is closed; the
+node goes on serving everyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, cast
+
+import attrs
+from dynref.messages import (
+    MESSAGE_TYPES,
+    ClientDelete,
+    ClientGet,
+    ClientPut,
+    ClientResult,
+    Message,
+    Receive,
+    Request,
+)
+
+from dynref_io.codec import DecodeError, encode, read_frame
+from dynref_io.config_file import ClusterFile
+from dynref_io.peers import PeerLinks
+from dynref_io.runtime import NodeRuntime, log_line, node_status
+from dynref_io.storage import SqliteStorage, Storage
+from dynref_io.wire import (
+    ClientReplyFrame,
+    ErrorFrame,
+    FaultReply,
+    FaultRequest,
+    PeerHello,
+    StatusReply,
+    StatusRequest,
+    WireObject,
+)
+
+CLIENT_REQUEST_TYPES = (ClientGet, ClientPut, ClientDelete)
+CLIENT_FRAME_TYPES = (*CLIENT_REQUEST_TYPES, StatusRequest, FaultRequest)
+# A client that stops reading its replies is cut off rather than allowed to fill our memory.
+MAX_CLIENT_PENDING_BYTES = 64 * 1024 * 1024
+# How long, and how much, a refused connection's input is drained before closing it.
+LINGER_S = 1.0
+LINGER_BYTES = 16 * 1024 * 1024
+STORAGE_FILE = "node.sqlite3"
+LOCK_FILE = "node.lock"
+
+
+class ClientConnection:
+    """One client's connection: its writer and the node request ids still owed an answer."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self.outstanding: set[int] = set()
+        self._unflushed: list[bytes] = []
+
+    def write(self, frame: bytes) -> None:
+        """Write a frame now (answers to status and fault requests)."""
+        self.queue(frame)
+        self.flush()
+
+    def queue(self, frame: bytes) -> None:
+        self._unflushed.append(frame)
+
+    def flush(self) -> None:
+        frames, self._unflushed = self._unflushed, []
+        if not frames or self.writer.is_closing():
+            return
+        if self.writer.transport.get_write_buffer_size() > MAX_CLIENT_PENDING_BYTES:
+            self.writer.close()
+            return
+        self.writer.write(b"".join(frames))
+
+
+class Outbox:
+    """Released effects to their connections: sends to peer links, replies to clients."""
+
+    def __init__(self, peers: PeerLinks) -> None:
+        self._peers = peers
+        self._next_request_id = 1
+        # node request id -> (connection, the client's own id for that request)
+        self._waiting: dict[int, tuple[ClientConnection, int]] = {}
+        self._to_flush: set[ClientConnection] = set()
+
+    def register(self, connection: ClientConnection, client_request_id: int) -> int:
+        """A node-unique id for a client's request: clients choose theirs independently."""
+        request_id = self._next_request_id
+        self._next_request_id += 1
+        self._waiting[request_id] = (connection, client_request_id)
+        connection.outstanding.add(request_id)
+        return request_id
+
+    def forget(self, connection: ClientConnection) -> None:
+        for request_id in connection.outstanding:
+            self._waiting.pop(request_id, None)
+        connection.outstanding.clear()
+
+    def send(self, to: str, message: Message) -> None:
+        self._peers.send(to, message)
+
+    def reply(self, request_id: int, result: ClientResult) -> None:
+        waiting = self._waiting.pop(request_id, None)
+        if waiting is None:
+            return  # the client hung up before its answer
+        connection, client_request_id = waiting
+        connection.outstanding.discard(request_id)
+        connection.queue(encode(ClientReplyFrame(client_request_id, result)))
+        self._to_flush.add(connection)
+
+    def flush(self) -> None:
+        """Write what a batch released: one write per connection, not one per message."""
+        self._peers.flush()
+        for connection in self._to_flush:
+            connection.flush()
+        self._to_flush.clear()
+
+
+class NodeServer:
+    """A node's listener, peer links and runtime, started and stopped together."""
+
+    def __init__(
+        self,
+        cluster: ClusterFile,
+        node_id: str,
+        open_storage: Callable[[], Storage],
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        log: Callable[[str], None] = log_line,
+    ) -> None:
+        self.node_id = node_id
+        self._cluster = cluster
+        self._host = host
+        self.port = cluster.address_of(node_id).port if port is None else port
+        self._log = log
+        self._peers = PeerLinks(node_id, cluster.addresses, log)
+        self._outbox = Outbox(self._peers)
+        self.runtime = NodeRuntime(
+            cluster.config,
+            node_id,
+            open_storage,
+            self._outbox,
+            tick_interval=cluster.tick_interval,
+            log=log,
+        )
+        self._server: asyncio.Server | None = None
+        self._runtime_task: asyncio.Task[None] | None = None
+        self._connections: set[asyncio.StreamWriter] = set()
+        self._peer_connections: dict[asyncio.StreamWriter, str] = {}
+
+    async def start(self) -> None:
+        """Recover or boot (persisting that first), then listen and connect to the peers."""
+        await self.runtime.start()
+        self._server = await asyncio.start_server(self._on_connection, self._host, self.port)
+        self._peers.start()
+        self._runtime_task = asyncio.create_task(self.runtime.run(), name="runtime")
+        self._log(f"{self.node_id}: listening on {self._host}:{self.port}")
+
+    async def wait(self, stop: asyncio.Event) -> None:
+        """Serve until `stop` is set or the runtime fails (a storage error crashes the node)."""
+        assert self._runtime_task is not None, "started"
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait({stopper, self._runtime_task}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if self._runtime_task.done():
+            self._runtime_task.result()  # re-raise the failure
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        self.runtime.stop()
+        if self._runtime_task is not None:
+            with contextlib.suppress(Exception):
+                await self._runtime_task
+        await self._peers.stop()
+        for writer in list(self._connections):
+            writer.close()
+        await self.runtime.close()
+
+    def status(self) -> dict[str, int | str]:
+        status = node_status(self.runtime.state)
+        status["isolated"] = ",".join(sorted(self._peers.isolated))
+        status["connected"] = ",".join(self._peers.connected())
+        status["commits"] = self.runtime.commits
+        status["steps"] = self.runtime.steps
+        status["dropped_sends"] = self._peers.dropped()
+        return status
+
+    async def _isolate(self, peers: tuple[str, ...]) -> None:
+        await self._peers.isolate(peers)
+        # Inbound traffic from them is dropped from now on; close what they already opened.
+        for writer, peer in list(self._peer_connections.items()):
+            if peer in self._peers.isolated:
+                writer.close()
+        self._log(f"{self.node_id}: isolated from {sorted(self._peers.isolated) or 'nobody'}")
+
+    # ------------------------------------------------------------ connections
+
+    async def _on_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self._connections.add(writer)
+        try:
+            first = await read_frame(reader)
+            if isinstance(first, PeerHello):
+                await self._serve_peer(first, reader, writer)
+            elif isinstance(first, CLIENT_FRAME_TYPES):
+                await self._serve_client(first, reader, writer)
+            elif first is not None:
+                await self._refuse(reader, writer, rejection(first, "PeerHello or a request"))
+        except (ConnectionError, OSError):
+            pass  # the other side went away; nothing is owed to it
+        finally:
+            self._connections.discard(writer)
+            self._peer_connections.pop(writer, None)
+            writer.close()
+
+    async def _refuse(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, reason: str
+    ) -> None:
+        """Say why, then close. The peer's unread bytes are drained for a moment first: closing
+        a socket with unread input resets it, and the reset can destroy the ErrorFrame unread."""
+        self._log(f"{self.node_id}: closing a connection: {reason}")
+        with contextlib.suppress(ConnectionError, OSError, TimeoutError):
+            writer.write(encode(ErrorFrame(reason)))
+            if writer.can_write_eof():
+                writer.write_eof()
+            async with asyncio.timeout(LINGER_S):
+                drained = 0
+                while drained < LINGER_BYTES and (chunk := await reader.read(65536)):
+                    drained += len(chunk)
+
+    async def _serve_peer(
+        self, hello: PeerHello, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        peer = hello.node_id
+        known = {address.node_id for address in self._cluster.addresses}
+        if peer not in known or peer == self.node_id:
+            await self._refuse(reader, writer, f"{peer!r} is not a peer of {self.node_id}")
+            return
+        self._peer_connections[writer] = peer
+        while True:
+            await self.runtime.wait_for_room()
+            frame = await read_frame(reader)
+            if frame is None:
+                return
+            if not isinstance(frame, MESSAGE_TYPES):
+                await self._refuse(reader, writer, rejection(frame, "a node message"))
+                return
+            if peer not in self._peers.isolated:
+                self.runtime.submit(Receive(peer, cast(Message, frame)))
+
+    async def _serve_client(
+        self,
+        first: WireObject,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        connection = ClientConnection(writer)
+        frame: WireObject | DecodeError | None = first
+        try:
+            while frame is not None:
+                if isinstance(frame, CLIENT_REQUEST_TYPES):
+                    request_id = self._outbox.register(connection, frame.request_id)
+                    self.runtime.submit(Request(attrs.evolve(frame, request_id=request_id)))
+                elif isinstance(frame, StatusRequest):
+                    connection.write(encode(StatusReply(frame.request_id, self.status())))
+                elif isinstance(frame, FaultRequest):
+                    await self._isolate(frame.isolate)
+                    connection.write(encode(FaultReply(frame.request_id)))
+                else:
+                    await self._refuse(reader, writer, rejection(frame, "a client request"))
+                    return
+                await self.runtime.wait_for_room()
+                frame = await read_frame(reader)
+        finally:
+            self._outbox.forget(connection)
+
+
+def rejection(frame: WireObject | DecodeError, expected: str) -> str:
+    """Why a frame ends its connection: it did not decode, or it is not what was expected."""
+    if isinstance(frame, DecodeError):
+        return f"bad frame: {frame.reason}"
+    return f"expected {expected}, got {type(frame).__name__}"
+
+
+def open_sqlite(data_dir: Path) -> Callable[[], Storage]:
+    return lambda: SqliteStorage(data_dir / STORAGE_FILE)
+
+
+def lock_data_dir(data_dir: Path) -> IO[str]:
+    """Hold an exclusive lock on the data directory: two processes on one store corrupt it."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handle = (data_dir / LOCK_FILE).open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise RuntimeError(f"{data_dir} is in use by another dynref node") from None
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+async def serve_node(cluster: ClusterFile, node_id: str, data_dir: Path, host: str) -> None:
+    """Run one node until SIGTERM or SIGINT; then close its connections and its storage."""
+    server = NodeServer(cluster, node_id, open_sqlite(data_dir), host=host)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await server.start()
+        await server.wait(stop)
+    finally:
+        await server.stop()
+        log_line(f"{node_id}: stopped")
+
+
+def run_node(cluster: ClusterFile, node_id: str, data_dir: Path, host: str) -> int:
+    """The `dynref node` process: 0 after a clean shutdown, 1 when the node failed."""
+    cluster.address_of(node_id)  # a clear error before anything touches the disk
+    lock = lock_data_dir(data_dir)
+    try:
+        asyncio.run(serve_node(cluster, node_id, data_dir, host))
+    except Exception as exc:
+        log_line(f"{node_id}: failed: {type(exc).__name__}: {exc}")
+        return 1
+    finally:
+        lock.close()
+    return 0

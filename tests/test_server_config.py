@@ -1,0 +1,95 @@
+"""The cluster config file: parsed strictly, rendered back to an equal value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from dynref.causality import Mode
+from dynref.ring import Strategy
+from dynref_io.config_file import (
+    ConfigError,
+    NodeAddress,
+    build_cluster_file,
+    load_cluster_file,
+    parse_cluster_toml,
+    render_cluster_toml,
+)
+
+EXAMPLE = """
+[cluster]
+n = 3
+r = 1
+w = 3
+mode = "lww"
+
+[timers]
+request_timeout = 250
+tick_interval = 5
+
+[ring]
+strategy = "equal-partitions"
+partitions = 16
+
+[[nodes]]
+id = "a"
+host = "10.0.0.1"
+port = 7001
+
+[[nodes]]
+id = "b"
+host = "10.0.0.2"
+port = 7001
+capacity = 2
+
+[[nodes]]
+id = "c"
+host = "10.0.0.3"
+port = 7001
+"""
+
+
+def test_a_file_sets_the_core_config_and_the_addresses() -> None:
+    cluster = parse_cluster_toml(EXAMPLE)
+    config = cluster.config
+    assert (config.n, config.r, config.w, config.mode) == (3, 1, 3, Mode.LWW)
+    assert config.request_timeout == 250 and config.handoff_interval == 500  # a default
+    assert config.ring.strategy is Strategy.EQUAL_PARTITIONS and config.ring.partitions == 16
+    assert [spec.capacity for spec in config.nodes] == [1, 2, 1]
+    assert cluster.tick_interval == 5
+    assert cluster.address_of("b") == NodeAddress("b", "10.0.0.2", 7001, 2)
+
+
+def test_rendering_reads_back_equal() -> None:
+    cluster = parse_cluster_toml(EXAMPLE)
+    assert parse_cluster_toml(render_cluster_toml(cluster)) == cluster
+    defaults = build_cluster_file((NodeAddress("n1", "127.0.0.1", 7001),), {"n": 1, "r": 1, "w": 1})
+    assert parse_cluster_toml(render_cluster_toml(defaults)) == defaults
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[cluster]\nn = 3\n", "at least one \\[\\[nodes\\]\\]"),
+        (EXAMPLE.replace("request_timeout", "request_timout"), "unknown key.*request_timout"),
+        (EXAMPLE + "\n[clustr]\n", "unknown section"),
+        (EXAMPLE.replace('"lww"', '"causal"'), "'causal' is not a valid Mode"),
+        (EXAMPLE.replace("w = 3", "w = 4"), "must not exceed N=3"),
+        (EXAMPLE.replace("port = 7001\ncapacity", 'port = "x"\ncapacity'), "port must be"),
+        (EXAMPLE.replace('id = "c"', 'id = "a"'), "distinct"),
+        (EXAMPLE.replace("request_timeout = 250", "request_timeout = 0"), "at least 1"),
+        (EXAMPLE.replace("request_timeout = 250", 'request_timeout = "1s"'), "integer"),
+        ("[[nodes]\n", "not valid TOML"),
+    ],
+)
+def test_bad_files_are_clear_errors(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_cluster_toml(text)
+
+
+def test_unknown_node_and_missing_file(tmp_path: Path) -> None:
+    cluster = parse_cluster_toml(EXAMPLE)
+    with pytest.raises(ConfigError, match="node 'z' is not in the cluster \\(nodes: a, b, c\\)"):
+        cluster.address_of("z")
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_cluster_file(tmp_path / "missing.toml")
