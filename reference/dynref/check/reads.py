@@ -1,0 +1,194 @@
+"""INV-READ-1 (no invention, no resurrection) and INV-READ-2 (strict-quorum read-your-writes).
+
+A *clean window* is a stretch of steps in which no fallback can have been used: no live node
+believed any peer down (so every coordinator's targets were the preference list), no hint was
+stored, and no disk was lost. Within one, with R + W > N, a read's R replies include a node
+that durably stored an acknowledged write, which is what the strict rules rely on.
+
+INV-READ-1, every mode:
+- no invention: every value a read returned was written by a put of the same key invoked before
+  the read completed;
+- no resurrection, dvv and vclock: a read does not return v when a write that had seen v was
+  acknowledged before the read was invoked and the window from that write's invocation to the
+  read's completion is clean (R + W > N); and at a converged quiescence without disk loss, no
+  value any acknowledged write had seen is visible. Only values whose put was executed exactly
+  once are judged: a retried or duplicated forward executes a put again, and a later execution
+  is a new version that no earlier context covers. Exact in dvv; in vclock it also holds for
+  fewer than 10 actors per clock (no truncation), which the explorer's clusters stay within.
+- no resurrection, lww: a read does not return v when, in a clean window, a write whose applied
+  version outranks v's was acknowledged before the read was invoked.
+
+INV-READ-2 (R + W > N): a read invoked after a put was acknowledged, within a clean window from
+the put's invocation to the read's completion, returns the put's value, or some write that had
+seen the value was executed by a coordinator before the read completed (dvv, vclock); in lww,
+or a version that outranks the put's was applied before the read completed.
+"""
+
+from __future__ import annotations
+
+from dynref.check.view import HistoryView
+from dynref.check.violation import Violation, violation
+from dynref.sim.history import Operation
+from dynref.sim.records import ExecutionRecord
+
+Rank = tuple[int, str, bool, bytes]
+
+
+def check_no_invention(view: HistoryView) -> list[Violation]:
+    found = []
+    for read in view.reads():
+        for value in read.read_values or ():
+            writer = view.writer.get(value)
+            assert read.completed is not None
+            if writer is None or writer.key != read.key or writer.invoked > read.completed:
+                found.append(
+                    violation(
+                        "INV-READ-1",
+                        f"{read.describe()} returned {value!r}, which no earlier put of the "
+                        "key wrote",
+                        [read.invoked, read.completed],
+                        [("values", repr(read.read_values))],
+                    )
+                )
+    return found
+
+
+def check_no_resurrection(view: HistoryView) -> list[Violation]:
+    if view.mode.value == "lww":
+        return _lww_resurrections(view)
+    found = []
+    if view.quorums_overlap:
+        for read in view.reads():
+            for value in read.read_values or ():
+                for write in _acked_superseders(view, value):
+                    assert write.completed is not None and read.completed is not None
+                    if write.completed < read.invoked and view.clean_window(
+                        write.invoked, read.completed
+                    ):
+                        found.append(_resurrected(read, value, write))
+    return found + _final_resurrections(view)
+
+
+def _acked_superseders(view: HistoryView, value: bytes) -> list[Operation]:
+    writer = view.writer.get(value)
+    if writer is None or not view.executed_once(writer):
+        return []
+    return [w for w in view.superseders.get(value, ()) if w.acknowledged]
+
+
+def _resurrected(read: Operation, value: bytes, write: Operation) -> Violation:
+    return violation(
+        "INV-READ-1",
+        f"{read.describe()} returned {value!r}, which acknowledged {write.describe()} had seen "
+        "(strict quorum, no fallback)",
+        [write.invoked, write.completed, read.invoked, read.completed],
+        [("values", repr(read.read_values))],
+    )
+
+
+def _final_resurrections(view: HistoryView) -> list[Violation]:
+    quiescence = view.cluster.quiescence
+    if quiescence is None or not quiescence.converged or view.disk_losses:
+        return []
+    found = []
+    for key in sorted({op.key for op in view.operations}):
+        for value in view.final_versions(key).values():
+            for write in _acked_superseders(view, value):
+                found.append(
+                    violation(
+                        "INV-READ-1",
+                        f"{value!r} is visible at quiescence though acknowledged "
+                        f"{write.describe()} had seen it",
+                        [write.invoked, write.completed, quiescence.ended],
+                        view.last_seen(key, value),
+                    )
+                )
+    return found
+
+
+def _single_rank(view: HistoryView, op: Operation) -> Rank | None:
+    executions = view.executions_of(op)
+    if len(executions) != 1 or not executions[0].applied:
+        return None
+    return executions[0].lww_rank()
+
+
+def _lww_resurrections(view: HistoryView) -> list[Violation]:
+    if not view.quorums_overlap:
+        return []
+    found = []
+    for read in view.reads():
+        for value in read.read_values or ():
+            writer = view.writer.get(value)
+            value_rank = None if writer is None else _single_rank(view, writer)
+            if value_rank is None:
+                continue
+            for write in view.acknowledged():
+                write_rank = _single_rank(view, write) if write.key == read.key else None
+                assert write.completed is not None and read.completed is not None
+                if (
+                    write_rank is not None
+                    and write_rank > value_rank
+                    and write.completed < read.invoked
+                    and view.clean_window(write.invoked, read.completed)
+                ):
+                    found.append(_resurrected(read, value, write))
+    return found
+
+
+def strict_read_pairs(view: HistoryView) -> list[tuple[Operation, Operation]]:
+    """(acknowledged put, later read of its key) pairs inside a clean window, if R + W > N."""
+    if not view.quorums_overlap:
+        return []
+    pairs = []
+    reads = view.reads()
+    for put in view.acknowledged():
+        if put.value is None:
+            continue
+        for read in reads:
+            assert put.completed is not None and read.completed is not None
+            if (
+                read.key == put.key
+                and read.invoked > put.completed
+                and view.clean_window(put.invoked, read.completed)
+            ):
+                pairs.append((put, read))
+    return pairs
+
+
+def check_read_your_writes(view: HistoryView) -> list[Violation]:
+    found = []
+    lww = view.mode.value == "lww"
+    for put, read in strict_read_pairs(view):
+        assert put.value is not None and read.completed is not None
+        if put.value in (read.read_values or ()):
+            continue
+        if lww:
+            if _outranked_before(view, put, read.completed):
+                continue
+        elif view.superseded_by(put.value, read.completed):
+            continue
+        found.append(
+            violation(
+                "INV-READ-2",
+                f"{read.describe()} returned {read.read_values!r}: neither the acknowledged "
+                f"{put.describe()} nor a successor (strict quorum, no fallback)",
+                [put.invoked, put.completed, read.invoked, read.completed],
+                view.last_seen(put.key, put.value),
+            )
+        )
+    return found
+
+
+def _outranked_before(view: HistoryView, put: Operation, step: int) -> bool:
+    rank = view.lww_rank(put, lowest=True)
+    if rank is None:
+        return True  # never applied: a greater version was already stored
+    return any(
+        isinstance(record, ExecutionRecord)
+        and record.key == put.key
+        and record.applied
+        and record.step <= step
+        and record.lww_rank() > rank
+        for record in view.records
+    )

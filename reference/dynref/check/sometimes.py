@@ -1,0 +1,119 @@
+"""Sometimes-properties: things a useful run must make happen at least once.
+
+A property about siblings means nothing if no run ever made one, so each engine sums these over
+its runs and fails when one never fired:
+
+- `siblings_created`: a read returned two or more values;
+- `sloppy_writes`: a node stored a hint (StoreHint);
+- `handoffs`: a hint was handed off and deleted (DeleteHint);
+- `read_repairs`: a get repaired a stale primary;
+- `antientropy_repairs`: a Merkle exchange changed a replica (SyncKeys carried a missing version);
+- `crash_lost_volatile_state`: a node crashed while requests were in progress.
+
+Two measures go beside them: the largest sibling set any read returned (distinct values), and
+the largest number of truly concurrent writes to one key: the largest set of puts of one key
+none of which had seen another (a maximum antichain of the "had seen" order). In dvv the first
+never exceeds the second (DESIGN.md); clocks per server are known to.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from dynref.check.reads import strict_read_pairs
+from dynref.check.view import HistoryView
+from dynref.sim.cluster import Cluster
+from dynref.sim.history import Operation
+
+SOMETIMES_PROPERTIES = (
+    "siblings_created",
+    "sloppy_writes",
+    "handoffs",
+    "read_repairs",
+    "antientropy_repairs",
+    "crash_lost_volatile_state",
+)
+
+
+@attrs.frozen
+class SometimesReport:
+    siblings_created: int = 0
+    sloppy_writes: int = 0
+    handoffs: int = 0
+    read_repairs: int = 0
+    antientropy_repairs: int = 0
+    crash_lost_volatile_state: int = 0
+    largest_sibling_set: int = 0
+    largest_concurrent_writes: int = 0
+    strict_quorum_reads_checked: int = 0
+    """(Acknowledged put, later read) pairs INV-READ-2 judged: a guard against vacuity too."""
+
+    def fired(self) -> frozenset[str]:
+        return frozenset(name for name in SOMETIMES_PROPERTIES if getattr(self, name) > 0)
+
+    def never_fired(self, wanted: tuple[str, ...] = SOMETIMES_PROPERTIES) -> tuple[str, ...]:
+        return tuple(name for name in wanted if getattr(self, name) == 0)
+
+    def combine(self, other: SometimesReport) -> SometimesReport:
+        """Counts add up; the two `largest_` measures take the maximum."""
+        values = {}
+        for field in attrs.fields(SometimesReport):
+            mine, theirs = getattr(self, field.name), getattr(other, field.name)
+            largest = field.name.startswith("largest_")
+            values[field.name] = max(mine, theirs) if largest else mine + theirs
+        return SometimesReport(**values)
+
+
+def sometimes(cluster: Cluster, view: HistoryView | None = None) -> SometimesReport:
+    view = view or HistoryView(cluster)
+    counters = cluster.counters
+    largest_read = max((len(set(op.read_values or ())) for op in view.reads()), default=0)
+    return SometimesReport(
+        siblings_created=counters.reads_with_siblings,
+        sloppy_writes=counters.sloppy_writes,
+        handoffs=counters.handoffs,
+        read_repairs=counters.read_repairs,
+        antientropy_repairs=counters.antientropy_repairs,
+        crash_lost_volatile_state=counters.crashes_losing_requests,
+        largest_sibling_set=largest_read,
+        largest_concurrent_writes=largest_concurrent_writes(view),
+        strict_quorum_reads_checked=len(strict_read_pairs(view)),
+    )
+
+
+def concurrent_writes_by_key(view: HistoryView) -> dict[bytes, int]:
+    """Key -> the size of the largest set of its puts none of which had seen another."""
+    by_key: dict[bytes, list[Operation]] = {}
+    for op in view.writer.values():
+        by_key.setdefault(op.key, []).append(op)
+    return {key: _maximum_antichain(view, puts) for key, puts in by_key.items()}
+
+
+def largest_concurrent_writes(view: HistoryView) -> int:
+    return max(concurrent_writes_by_key(view).values(), default=0)
+
+
+def _maximum_antichain(view: HistoryView, puts: list[Operation]) -> int:
+    """Dilworth: the largest antichain of a partial order is its size minus a maximum
+    matching in the bipartite graph of its strict comparabilities ("had seen" is transitive)."""
+    index = {op.value: i for i, op in enumerate(puts)}
+    later: list[list[int]] = [[] for _ in puts]  # i -> puts that had seen puts[i]
+    for j, op in enumerate(puts):
+        for value in view.seen.get(op.op_id, ()):
+            i = index.get(value)
+            if i is not None and i != j:
+                later[i].append(j)
+    match_of: dict[int, int] = {}
+
+    def augment(i: int, visited: set[int]) -> bool:
+        for j in later[i]:
+            if j in visited:
+                continue
+            visited.add(j)
+            if j not in match_of or augment(match_of[j], visited):
+                match_of[j] = i
+                return True
+        return False
+
+    matching = sum(augment(i, set()) for i in range(len(puts)))
+    return len(puts) - matching

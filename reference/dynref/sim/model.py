@@ -1,0 +1,126 @@
+"""The parts of a cluster value, and `Draft`, the mutable scratch copy one action works on.
+
+An action thaws the cluster into a Draft, changes it field by field (each field still holds
+immutable values: maps, frozensets, logs), and freezes it back: one new Cluster per action, no
+matter how many effects the node steps produced.
+"""
+
+from __future__ import annotations
+
+import attrs
+import immutables
+
+from dynref.config import ClusterConfig
+from dynref.messages import Message
+from dynref.sim.actions import Action
+from dynref.sim.history import ClientState, Operation
+from dynref.sim.log import Log
+from dynref.sim.records import Record
+from dynref.state import NodeState
+
+
+@attrs.frozen
+class InFlight:
+    sender: str
+    receiver: str
+    message: Message
+
+
+@attrs.frozen
+class Crashed:
+    """A crashed node: its durable state, kept inside a NodeState whose volatile part is blank."""
+
+    state: NodeState
+
+
+@attrs.frozen
+class Counters:
+    """What happened so far; the sometimes-properties read several of these."""
+
+    delivered: int = 0
+    dropped: int = 0  # by a Drop action
+    lost_to_faults: int = 0  # delivered across a blocked pair or to a crashed node
+    duplicated: int = 0
+    reads_with_siblings: int = 0  # GetOk with at least two values
+    largest_sibling_set: int = 0
+    sloppy_writes: int = 0  # StoreHint effects
+    handoffs: int = 0  # DeleteHint effects
+    read_repairs: int = 0
+    antientropy_repairs: int = 0  # keys a SyncKeys changed
+    crashes_losing_requests: int = 0  # crashes of a node with requests in progress
+    protocol_errors: int = 0
+    internal_errors: int = 0
+    stray_replies: int = 0  # a reply to no pending operation of the node that sent it
+
+
+@attrs.frozen
+class Quiescence:
+    """The liveness phase: began at a step, ran `rounds` tick rounds, and its verdict."""
+
+    began: int
+    bound: int
+    step_ms: int
+    rounds: int = 0
+    ended: int | None = None
+    converged: bool | None = None
+    unsettled: tuple[str, ...] = ()
+
+
+NodeSlot = NodeState | Crashed
+
+CLUSTER_FIELDS = (
+    "config",
+    "clients",
+    "nodes",
+    "clocks",
+    "in_flight",
+    "next_message_id",
+    "blocked",
+    "client_states",
+    "operations",
+    "next_operation",
+    "forwarded",
+    "degraded",
+    "counters",
+    "quiescence",
+    "step",
+    "actions",
+    "records",
+)
+
+
+class Draft:
+    """A cluster being changed by one action (or by one `quiesce`); never escapes the engine."""
+
+    __slots__ = CLUSTER_FIELDS
+
+    config: ClusterConfig
+    clients: tuple[str, ...]
+    nodes: immutables.Map[str, NodeSlot]
+    clocks: immutables.Map[str, int]
+    in_flight: immutables.Map[int, InFlight]
+    next_message_id: int
+    blocked: frozenset[tuple[str, str]]
+    client_states: immutables.Map[str, ClientState]
+    operations: immutables.Map[int, Operation]
+    next_operation: int
+    forwarded: immutables.Map[tuple[str, int], int]
+    degraded: frozenset[str]
+    counters: Counters
+    quiescence: Quiescence | None
+    step: int
+    actions: Log[Action]
+    records: Log[Record]
+
+    def bump(self, **increments: int) -> None:
+        counters = self.counters
+        self.counters = attrs.evolve(
+            counters, **{name: getattr(counters, name) + n for name, n in increments.items()}
+        )
+
+    def record(self, record: Record) -> None:
+        self.records = self.records.append(record)
+
+    def live(self, node: str) -> NodeState | None:
+        slot = self.nodes[node]
+        return slot if isinstance(slot, NodeState) else None

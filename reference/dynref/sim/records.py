@@ -1,0 +1,136 @@
+"""The audit records a cluster keeps beside its trace: what an auditor of the disks would see.
+
+The checkers read these and the client history, never the simulator's internals:
+
+- `DurableRecord`: a durable write a node made (StoreVersions, StoreHint, DeleteHint, StoreMeta).
+- `HandoffAckRecord`: a HandoffAck delivered to a hint holder (INV-HINT-1 pairs these with
+  DeleteHint records).
+- `ExecutionRecord`: a coordinator applied a client's put or delete (once per execution: a
+  duplicated ForwardPut or a forward retry executes one request more than once), with the
+  actor and timestamp of the new version and whether it survived the coordinator's own merge.
+- `DiskLossRecord`: a node lost its disk and booted a new incarnation.
+- `DegradedRecord`: whether some live node believes some peer down changed (fallback nodes may
+  be in use while it does), with the nodes that do.
+- `QuiescenceRecord`: the verdict of a quiesce (a run may quiesce more than once).
+- `ProtocolErrorRecord`: a ProtocolError effect, which a correct cluster never produces.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from dynref.causality import AnyVersions, DvvSet, LwwRegister, LwwVersion, VclockSiblings
+from dynref.messages import DurableWrite, ProtocolError
+
+
+@attrs.frozen
+class DurableRecord:
+    step: int
+    node: str
+    write: DurableWrite
+
+
+@attrs.frozen
+class HandoffAckRecord:
+    step: int
+    node: str
+    sender: str
+    key: bytes
+    digest: bytes
+
+
+@attrs.frozen
+class ExecutionRecord:
+    step: int
+    node: str
+    operation: int | None
+    key: bytes
+    value: bytes | None
+    actor: str
+    timestamp: int
+    applied: bool
+
+    def lww_rank(self) -> tuple[int, str, bool, bytes]:
+        """The rank lww orders this write's version by (REQ-CAUS-6)."""
+        return LwwVersion(self.timestamp, self.actor, self.value).rank()
+
+
+@attrs.frozen
+class DiskLossRecord:
+    step: int
+    node: str
+    incarnation: int
+
+
+@attrs.frozen
+class DegradedRecord:
+    step: int
+    degraded: bool
+    nodes: tuple[str, ...]
+
+
+@attrs.frozen
+class QuiescenceRecord:
+    """The verdict of one quiesce: converged within its bound, or what stayed unsettled."""
+
+    step: int
+    began: int
+    rounds: int
+    bound: int
+    converged: bool
+    unsettled: tuple[str, ...]
+
+
+@attrs.frozen
+class ProtocolErrorRecord:
+    step: int
+    node: str
+    error: ProtocolError
+
+    @property
+    def internal(self) -> bool:
+        """An exception escaped a handler (the node turns those into errors with no peer)."""
+        return self.error.peer is None and self.error.reason.startswith("internal error")
+
+
+Record = (
+    DurableRecord
+    | HandoffAckRecord
+    | ExecutionRecord
+    | DiskLossRecord
+    | DegradedRecord
+    | QuiescenceRecord
+    | ProtocolErrorRecord
+)
+
+
+def holds_write(versions: AnyVersions, actor: str, timestamp: int, value: bytes | None) -> bool:
+    """Whether `versions` holds the version a write by `actor` at `timestamp` created."""
+    if isinstance(versions, DvvSet):
+        return any(
+            s.actor == actor and s.timestamp == timestamp and s.value == value
+            for s in versions.siblings
+        )
+    if isinstance(versions, VclockSiblings):
+        return any(
+            v.value == value
+            and v.timestamp == timestamp
+            and any(entry[0] == actor and entry[2] == timestamp for entry in v.clock)
+            for v in versions.versions
+        )
+    if isinstance(versions, LwwRegister):
+        return versions.winner == LwwVersion(timestamp, actor, value)
+    raise TypeError(f"not a sibling set: {type(versions).__name__}")
+
+
+__all__ = [
+    "DegradedRecord",
+    "DiskLossRecord",
+    "DurableRecord",
+    "ExecutionRecord",
+    "HandoffAckRecord",
+    "ProtocolErrorRecord",
+    "QuiescenceRecord",
+    "Record",
+    "holds_write",
+]

@@ -1,0 +1,155 @@
+"""One node step inside a cluster: run `step`, then route its effects in order.
+
+Sends enter the in-flight bag under fresh ids, replies complete client operations, durable
+writes and protocol errors become audit records, and the counters follow along: whether some
+live node believes a peer down (`DegradedRecord`), hints stored and handed off, repairs, and the
+executions of client writes at their coordinators.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from dynref.messages import (
+    ClientGet,
+    ClientPut,
+    DeleteHint,
+    Effect,
+    Event,
+    ForwardPut,
+    GetOk,
+    HandoffAck,
+    ProtocolError,
+    Receive,
+    Reply,
+    Request,
+    Send,
+    StoreHint,
+    StoreVersions,
+)
+from dynref.node import step
+from dynref.sim.history import Operation, OperationResult
+from dynref.sim.model import Draft, InFlight
+from dynref.sim.records import (
+    DegradedRecord,
+    DurableRecord,
+    ExecutionRecord,
+    HandoffAckRecord,
+    ProtocolErrorRecord,
+    holds_write,
+)
+from dynref.state import NodeState
+
+
+def run_step(draft: Draft, node: str, pre: NodeState, event: Event) -> None:
+    result = step(pre, event)
+    post = result.state
+    draft.nodes = draft.nodes.set(node, post)
+    if isinstance(event, Receive) and isinstance(event.message, HandoffAck):
+        # Recorded before the step's effects, so that a DeleteHint follows its ack.
+        ack = event.message
+        draft.record(HandoffAckRecord(draft.step, node, event.sender, ack.key, ack.digest))
+    for effect in result.effects:
+        route(draft, node, post, effect)
+    if post.volatile.down is not pre.volatile.down:
+        set_degraded(draft, node, bool(post.volatile.down))
+    if post.volatile.stats is not pre.volatile.stats:
+        before, after = pre.volatile.stats, post.volatile.stats
+        repairs = max(0, after.read_repairs - before.read_repairs)
+        synced = max(0, after.antientropy_keys_repaired - before.antientropy_keys_repaired)
+        if repairs or synced:
+            draft.bump(read_repairs=repairs, antientropy_repairs=synced)
+    if isinstance(event, Receive):
+        message = event.message
+        if isinstance(message, ForwardPut):
+            operation = draft.forwarded.get((event.sender, message.forward_id))
+            write = (operation, message.key, message.value)
+            _note_execution(draft, node, pre, post, result.effects, write)
+    elif isinstance(event, Request) and not isinstance(event.request, ClientGet):
+        request = event.request
+        value = request.value if isinstance(request, ClientPut) else None
+        write = (request.request_id, request.key, value)
+        _note_execution(draft, node, pre, post, result.effects, write)
+
+
+def route(draft: Draft, node: str, post: NodeState, effect: Effect) -> None:
+    if isinstance(effect, Send):
+        message_id = draft.next_message_id
+        draft.in_flight = draft.in_flight.set(message_id, InFlight(node, effect.to, effect.message))
+        draft.next_message_id = message_id + 1
+        if isinstance(effect.message, ForwardPut):
+            pending = post.volatile.forwards.get(effect.message.forward_id)
+            if pending is not None:
+                key = (node, effect.message.forward_id)
+                draft.forwarded = draft.forwarded.set(key, pending.client_request_id)
+    elif isinstance(effect, Reply):
+        _on_reply(draft, node, effect)
+    elif isinstance(effect, ProtocolError):
+        record = ProtocolErrorRecord(draft.step, node, effect)
+        draft.record(record)
+        draft.bump(protocol_errors=1, internal_errors=int(record.internal))
+    else:
+        draft.record(DurableRecord(draft.step, node, effect))
+        if isinstance(effect, StoreHint):
+            draft.bump(sloppy_writes=1)
+        elif isinstance(effect, DeleteHint):
+            draft.bump(handoffs=1)
+
+
+def _note_execution(
+    draft: Draft,
+    node: str,
+    pre: NodeState,
+    post: NodeState,
+    effects: tuple[Effect, ...],
+    write: tuple[int | None, bytes, bytes | None],
+) -> None:
+    """Record that the coordinator applied a put or delete (operation, key, value), if it did."""
+    operation, key, value = write
+    stored = next(
+        (e for e in effects if isinstance(e, StoreVersions) and e.key == key),
+        None,
+    )
+    if stored is None:
+        return
+    actor, timestamp = post.durable.actor, pre.volatile.now
+    applied = holds_write(stored.versions, actor, timestamp, value)
+    draft.record(
+        ExecutionRecord(draft.step, node, operation, key, value, actor, timestamp, applied)
+    )
+
+
+def set_degraded(draft: Draft, node: str, believes_some_down: bool) -> None:
+    before = bool(draft.degraded)
+    degraded = draft.degraded | {node} if believes_some_down else draft.degraded - {node}
+    if degraded == draft.degraded:
+        return
+    draft.degraded = degraded
+    if bool(degraded) != before:
+        draft.record(DegradedRecord(draft.step, bool(degraded), tuple(sorted(degraded))))
+
+
+def _on_reply(draft: Draft, node: str, reply: Reply) -> None:
+    op = draft.operations.get(reply.request_id)
+    if op is None or op.completed is not None or op.node != node:
+        draft.bump(stray_replies=1)
+        return
+    complete(draft, op, reply.result)
+
+
+def complete(draft: Draft, op: Operation, result: OperationResult) -> None:
+    draft.operations = draft.operations.set(
+        op.op_id, attrs.evolve(op, completed=draft.step, result=result)
+    )
+    client = draft.client_states[op.client]
+    last_reads = client.last_reads
+    if isinstance(result, GetOk):
+        last_reads = last_reads.set(op.key, op.op_id)
+        siblings = len(result.values)
+        if siblings >= 2:
+            draft.bump(reads_with_siblings=1)
+        if siblings > draft.counters.largest_sibling_set:
+            draft.counters = attrs.evolve(draft.counters, largest_sibling_set=siblings)
+    draft.client_states = draft.client_states.set(
+        op.client, attrs.evolve(client, pending=None, last_reads=last_reads)
+    )
