@@ -51,6 +51,7 @@ TRUNCATED = b"\x00\x00\x01\x00" + b"\x01" * 10
 
 @pytest.mark.e2e
 def test_bad_frames_close_only_their_connection(start_cluster: StartCluster) -> None:
+    """REQ-WIRE-6: a bad or unexpected frame gets an ErrorFrame and closes that connection only."""
     cluster = start_cluster(2, n=2, r=1, w=1)
     with cluster.client("n1") as bystander:
         bystander.put("before", "1")
