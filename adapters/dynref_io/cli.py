@@ -20,6 +20,7 @@ import attrs
 
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "dynref_io.cli_store",  # node, cluster, put, get, delete
+    "dynref_io.cli_demo",  # demo
 )
 
 EXIT_FAILURE = 1
