@@ -30,6 +30,7 @@ CONTRACT_MODULES = [
     "dynref.causality.vclock",
     "dynref.causality.lww",
     "dynref.merkle",
+    "dynref.prng",
 ]
 CROSSHAIR_PER_CONDITION_TIMEOUT = "4"
 CROSSHAIR_PER_PATH_TIMEOUT = "2"

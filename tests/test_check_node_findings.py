@@ -1,7 +1,7 @@
-"""Node defects the explorer and the checkers found, pinned as tests that fail until fixed.
+"""Node defects the explorer and the checkers found, pinned as regression tests.
 
-Each is marked `xfail(strict=True)`: the test states the correct behaviour and fails today; once
-the node is fixed the test passes, strict xfail turns that into a failure, and the mark must go.
+Each failed before its fix: a duplicated ForwardPut ran twice; request ids repeated after a disk
+loss; the handoff timer's effects followed string hashing order.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from dynref.causality import Mode
 from dynref.check import HistoryView, check_acknowledged_copies
 from dynref.messages import ForwardPut, GetOk, ReplicateAck
@@ -28,11 +27,6 @@ def drain(cluster: Cluster) -> Cluster:
     return cluster
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="node bug: a duplicated ForwardPut is executed twice (no dedup by forward id), so "
-    "one client put becomes two dvv siblings carrying the same value",
-)
 def test_a_duplicated_forward_put_is_applied_once() -> None:
     """REQ-COORD-6, INV-CAUS-2: duplicates are normal events, to be handled idempotently."""
     cluster = Cluster.start(explorer_config(Mode.DVV, nodes=5))
@@ -44,15 +38,9 @@ def test_a_duplicated_forward_put_is_applied_once() -> None:
     cluster = drain(cluster.client_get("c2", cluster.preference_list(KEY)[0], KEY))
     read = cluster.history()[-1].result
     assert isinstance(read, GetOk)
-    assert read.values == (b"c1:1",)  # today: (b"c1:1", b"c1:1")
+    assert read.values == (b"c1:1",)  # before the fix: (b"c1:1", b"c1:1")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="node bug: request ids embed the boot count but not the incarnation; after a disk "
-    "loss the new incarnation reuses ids, so a stale ReplicateAck counts toward W (and a stale "
-    "reply for another key is reported as a ProtocolError)",
-)
 def test_a_new_incarnation_ignores_acks_meant_for_the_old_one() -> None:
     """REQ-COORD-6, INV-ACK-2: W=2 must mean two durable copies, even across a disk loss."""
     cluster = Cluster.start(explorer_config(Mode.DVV, nodes=3))
@@ -65,7 +53,7 @@ def test_a_new_incarnation_ignores_acks_meant_for_the_old_one() -> None:
         i for i in cluster.message_ids() if isinstance(cluster.in_flight[i].message, ReplicateAck)
     )
     cluster = cluster.client_put("c2", a, KEY).deliver(stale)
-    assert not cluster.history()[-1].acknowledged  # today: PutOk with one copy
+    assert not cluster.history()[-1].acknowledged  # before the fix: PutOk with one copy
     assert check_acknowledged_copies(HistoryView(cluster)) == []
 
 
@@ -89,11 +77,6 @@ print([(e.to, e.message.key) for e in handoffs])
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="node bug: the handoff timer walks the hints map in hash order, so the order of its "
-    "Send effects (and a trace's message ids) depends on PYTHONHASHSEED",
-)
 def test_handoff_effects_do_not_depend_on_string_hashing() -> None:
     """REQ-NODE-4: the same state and event give the same step, in every process."""
     outputs = set()

@@ -13,8 +13,15 @@ from __future__ import annotations
 
 import attrs
 
-from dynref.causality import AnyVersions, ContextError, decode_context, empty_versions
+from dynref.causality import (
+    AnyVersions,
+    ContextError,
+    VersionVector,
+    decode_context,
+    empty_versions,
+)
 from dynref.causality import encode_context as encode
+from dynref.config import ClusterConfig
 from dynref.liveness import mark_down
 from dynref.local import join, local_view, replace_stored, stored
 from dynref.messages import (
@@ -41,14 +48,7 @@ from dynref.messages import (
     TooLarge,
     Unavailable,
 )
-from dynref.state import NodeState, PendingForward, PendingGet, PendingPut, ReplyTo
-
-
-def new_request_id(state: NodeState) -> tuple[int, NodeState]:
-    """A request id unique across this node's restarts: (boot count, sequence)."""
-    sequence = state.volatile.next_sequence
-    volatile = attrs.evolve(state.volatile, next_sequence=sequence + 1)
-    return (state.durable.boots << 32) | sequence, attrs.evolve(state, volatile=volatile)
+from dynref.state import Draft, PendingForward, PendingGet, PendingPut, ReplyTo
 
 
 def answer(reply_to: ReplyTo, result: ClientResult, out: list[Effect]) -> None:
@@ -58,14 +58,6 @@ def answer(reply_to: ReplyTo, result: ClientResult, out: list[Effect]) -> None:
         out.append(Send(reply_to.forwarded_by, ForwardReply(reply_to.request_id, result)))
 
 
-def _bump(state: NodeState, **increments: int) -> NodeState:
-    stats = state.volatile.stats
-    changes = {name: getattr(stats, name) + amount for name, amount in increments.items()}
-    return attrs.evolve(
-        state, volatile=attrs.evolve(state.volatile, stats=attrs.evolve(stats, **changes))
-    )
-
-
 def _quorum(requested: int | None, default: int, n: int, name: str) -> int | InvalidRequest:
     value = default if requested is None else requested
     if not 1 <= value <= n:
@@ -73,14 +65,14 @@ def _quorum(requested: int | None, default: int, n: int, name: str) -> int | Inv
     return value
 
 
-def validate(state: NodeState, request: ClientRequest) -> ClientResult | None:
-    """The client-visible error for a request, or None when it may proceed."""
-    config = state.config
+def validate(config: ClusterConfig, request: ClientRequest) -> ClientResult | VersionVector:
+    """The client-visible error for a request, or, when it may proceed, its decoded context
+    (the empty vector for a get, which carries none)."""
     if len(request.key) > config.max_key_bytes:
         return TooLarge("key", len(request.key), config.max_key_bytes)
     if isinstance(request, ClientGet):
         quorum = _quorum(request.r, config.r, config.n, "R")
-        return quorum if isinstance(quorum, InvalidRequest) else None
+        return quorum if isinstance(quorum, InvalidRequest) else VersionVector()
     if isinstance(request, ClientPut) and len(request.value) > config.max_value_bytes:
         return TooLarge("value", len(request.value), config.max_value_bytes)
     quorum = _quorum(request.w, config.w, config.n, "W")
@@ -89,23 +81,25 @@ def validate(state: NodeState, request: ClientRequest) -> ClientResult | None:
     context = decode_context(config.mode, request.context)
     if isinstance(context, ContextError):
         return InvalidContext(context.reason)
-    return None
+    return context
 
 
-def on_client_request(state: NodeState, request: ClientRequest, out: list[Effect]) -> NodeState:
-    problem = validate(state, request)
-    if problem is not None:
-        out.append(Reply(request.request_id, problem))
-        return state
+def on_client_request(node: Draft, request: ClientRequest, out: list[Effect]) -> None:
+    context = validate(node.config, request)
+    if not isinstance(context, VersionVector):
+        out.append(Reply(request.request_id, context))
+        return
     if isinstance(request, ClientGet):
-        return start_get(state, ReplyTo(request.request_id), request.key, request.r, out)
+        start_get(node, ReplyTo(request.request_id), request.key, request.r, out)
+        return
     value = request.value if isinstance(request, ClientPut) else None
     reply_to = ReplyTo(request.request_id)
-    preference = state.ring.preference_list(request.key, state.config.n)
-    if state.node_id in preference:
-        return start_put(state, reply_to, request.key, value, request.context, request.w, out)
-    believed_up = [node for node in preference if node not in state.volatile.down]
-    ordered = believed_up + [node for node in preference if node in state.volatile.down]
+    preference = node.preference_list(request.key)
+    if node.node_id in preference:
+        start_put(node, reply_to, request.key, value, context, request.w, out)
+        return
+    believed_up = [peer for peer in preference if peer not in node.down]
+    ordered = believed_up + [peer for peer in preference if peer in node.down]
     pending = PendingForward(
         client_request_id=request.request_id,
         key=request.key,
@@ -114,69 +108,72 @@ def on_client_request(state: NodeState, request: ClientRequest, out: list[Effect
         w=request.w,
         current=ordered[0],
         remaining=tuple(ordered[1:]),
-        deadline=state.volatile.now + state.config.forward_timeout,
+        deadline=node.now + node.config.forward_timeout,
     )
-    return _send_forward(_bump(state, forwarded_puts=1), pending, out)
+    node.count("forwarded_puts")
+    _send_forward(node, pending, out)
 
 
-def _send_forward(state: NodeState, pending: PendingForward, out: list[Effect]) -> NodeState:
-    forward_id, state = new_request_id(state)
+def _send_forward(node: Draft, pending: PendingForward, out: list[Effect]) -> None:
+    forward_id = node.new_request_id()
     message = ForwardPut(forward_id, pending.key, pending.value, pending.context, pending.w)
     out.append(Send(pending.current, message))
-    forwards = state.volatile.forwards.set(forward_id, pending)
-    return attrs.evolve(state, volatile=attrs.evolve(state.volatile, forwards=forwards))
+    node.set_forward(forward_id, pending)
 
 
-def on_forward_put(
-    state: NodeState, sender: str, message: ForwardPut, out: list[Effect]
-) -> NodeState:
+def on_forward_put(node: Draft, sender: str, message: ForwardPut, out: list[Effect]) -> None:
+    # A duplicate of a forward already started is dropped: the first copy answers it.
+    seen = (sender, message.forward_id)
+    if seen in node.forward_memory:
+        return
+    node.forward_memory = node.forward_memory.remember(seen)
     reply_to = ReplyTo(message.forward_id, forwarded_by=sender)
     if message.value is None:
         request: ClientRequest = ClientDelete(0, message.key, message.context, message.w)
     else:
         request = ClientPut(0, message.key, message.value, message.context, message.w)
-    problem = validate(state, request)
-    if problem is not None:
-        answer(reply_to, problem, out)
-        return state
-    if state.node_id not in state.ring.preference_list(message.key, state.config.n):
-        answer(reply_to, Unavailable(f"{state.node_id} is not in the key's preference list"), out)
-        return state
-    return start_put(state, reply_to, message.key, message.value, message.context, message.w, out)
+    context = validate(node.config, request)
+    if not isinstance(context, VersionVector):
+        answer(reply_to, context, out)
+        return
+    if node.node_id not in node.preference_list(message.key):
+        answer(reply_to, Unavailable(f"{node.node_id} is not in the key's preference list"), out)
+        return
+    start_put(node, reply_to, message.key, message.value, context, message.w, out)
 
 
-def on_forward_reply(
-    state: NodeState, sender: str, message: ForwardReply, out: list[Effect]
-) -> NodeState:
-    pending = state.volatile.forwards.get(message.forward_id)
+def on_forward_reply(node: Draft, sender: str, message: ForwardReply, out: list[Effect]) -> None:
+    pending = node.forwards.get(message.forward_id)
     if pending is None or pending.current != sender:
-        return state  # a duplicate, or an answer from a node we already gave up on
+        return  # a duplicate, or an answer from a node we already gave up on
     out.append(Reply(pending.client_request_id, message.result))
-    forwards = state.volatile.forwards.delete(message.forward_id)
-    return attrs.evolve(state, volatile=attrs.evolve(state.volatile, forwards=forwards))
+    node.drop_forward(message.forward_id)
+
+
+def _without_self(node: Draft) -> frozenset[str]:
+    """The peers this node believes down (it never counts itself among them)."""
+    down = node.down
+    return down - {node.node_id} if node.node_id in down else down
 
 
 def start_put(
-    state: NodeState,
+    node: Draft,
     reply_to: ReplyTo,
     key: bytes,
     value: bytes | None,
-    raw_context: bytes,
+    context: VersionVector,
     w: int | None,
     out: list[Effect],
-) -> NodeState:
-    context = decode_context(state.config.mode, raw_context)
-    assert not isinstance(context, ContextError), "validated before"
-    needed = state.config.w if w is None else w
-    new_versions = stored(state, key).write(value, context, state.durable.actor, state.volatile.now)
-    state = replace_stored(state, key, new_versions, out)
-    state = _bump(state, coordinated_puts=1)
-    request_id, state = new_request_id(state)
-    down = state.volatile.down - {state.node_id}
+) -> None:
+    needed = node.config.w if w is None else w
+    new_versions = stored(node, key).write(value, context, node.actor, node.now)
+    replace_stored(node, key, new_versions, out)
+    node.count("coordinated_puts")
+    request_id = node.new_request_id()
     targets = [
-        t
-        for t in state.ring.sloppy_targets(key, state.config.n, down)
-        if t.node_id != state.node_id
+        target
+        for target in node.ring.sloppy_targets(key, node.config.n, _without_self(node))
+        if target.node_id != node.node_id
     ]
     for target in targets:
         out.append(Send(target.node_id, Replicate(request_id, key, new_versions, target.hint_for)))
@@ -186,171 +183,144 @@ def start_put(
     if not targets:
         if not answered:
             answer(reply_to, QuorumNotReached(needed=needed, seen=1), out)
-        return state
+        return
     pending = PendingPut(
         reply_to=reply_to,
         key=key,
         needed=needed,
-        targets=tuple(t.node_id for t in targets),
-        acked=frozenset({state.node_id}),
-        deadline=state.volatile.now + state.config.request_timeout,
+        targets=tuple(target.node_id for target in targets),
+        acked=frozenset({node.node_id}),
+        deadline=node.now + node.config.request_timeout,
         answered=answered,
     )
-    puts = state.volatile.puts.set(request_id, pending)
-    return attrs.evolve(state, volatile=attrs.evolve(state.volatile, puts=puts))
+    node.set_put(request_id, pending)
 
 
-def on_replicate_ack(
-    state: NodeState, sender: str, message: ReplicateAck, out: list[Effect]
-) -> NodeState:
-    pending = state.volatile.puts.get(message.request_id)
+def on_replicate_ack(node: Draft, sender: str, message: ReplicateAck, out: list[Effect]) -> None:
+    pending = node.puts.get(message.request_id)
     if pending is None or sender not in pending.targets or sender in pending.acked:
-        return state  # a stale, duplicate or read-repair acknowledgement
+        return  # a stale, duplicate or read-repair acknowledgement
     if pending.key != message.key:
         out.append(ProtocolError(sender, "acknowledgement names another key than its request"))
-        return state
+        return
     acked = pending.acked | {sender}
     answered = pending.answered
     if not answered and len(acked) >= pending.needed:
         answer(pending.reply_to, PutOk(), out)
         answered = True
-    puts = state.volatile.puts
-    if answered and acked >= set(pending.targets):
-        puts = puts.delete(message.request_id)
+    if answered and acked.issuperset(pending.targets):
+        node.drop_put(message.request_id)
     else:
-        puts = puts.set(message.request_id, attrs.evolve(pending, acked=acked, answered=answered))
-    return attrs.evolve(state, volatile=attrs.evolve(state.volatile, puts=puts))
+        node.set_put(message.request_id, pending.acknowledged(acked, answered))
 
 
-def start_get(
-    state: NodeState, reply_to: ReplyTo, key: bytes, r: int | None, out: list[Effect]
-) -> NodeState:
-    needed = state.config.r if r is None else r
-    state = _bump(state, coordinated_gets=1)
-    request_id, state = new_request_id(state)
-    down = state.volatile.down - {state.node_id}
-    targets = state.ring.sloppy_targets(key, state.config.n, down)
+def start_get(node: Draft, reply_to: ReplyTo, key: bytes, r: int | None, out: list[Effect]) -> None:
+    needed = node.config.r if r is None else r
+    node.count("coordinated_gets")
+    request_id = node.new_request_id()
+    targets = node.ring.sloppy_targets(key, node.config.n, _without_self(node))
     replies: tuple[tuple[str, AnyVersions], ...] = ()
+    merged = empty_versions(node.config.mode)
     for target in targets:
-        if target.node_id == state.node_id:
-            replies = ((state.node_id, local_view(state, key)),)
+        if target.node_id == node.node_id:
+            replies = ((node.node_id, local_view(node, key)),)
+            merged = join(merged, replies[0][1])
         else:
             out.append(Send(target.node_id, Fetch(request_id, key)))
     pending = PendingGet(
         reply_to=reply_to,
         key=key,
         needed=needed,
-        targets=tuple(t.node_id for t in targets),
-        primaries=frozenset(t.node_id for t in targets if t.hint_for is None),
+        targets=tuple(target.node_id for target in targets),
+        primaries=frozenset(target.node_id for target in targets if target.hint_for is None),
         replies=replies,
-        deadline=state.volatile.now + state.config.request_timeout,
+        merged=merged,
+        deadline=node.now + node.config.request_timeout,
     )
-    return _advance_get(state, request_id, pending, out, finished=False)
+    _advance_get(node, request_id, pending, out, finished=False)
 
 
-def on_fetch(state: NodeState, sender: str, message: Fetch, out: list[Effect]) -> NodeState:
-    reply = FetchReply(message.request_id, message.key, local_view(state, message.key))
+def on_fetch(node: Draft, sender: str, message: Fetch, out: list[Effect]) -> None:
+    reply = FetchReply(message.request_id, message.key, local_view(node, message.key))
     out.append(Send(sender, reply))
-    return state
 
 
-def on_fetch_reply(
-    state: NodeState, sender: str, message: FetchReply, out: list[Effect]
-) -> NodeState:
-    pending = state.volatile.gets.get(message.request_id)
+def on_fetch_reply(node: Draft, sender: str, message: FetchReply, out: list[Effect]) -> None:
+    pending = node.gets.get(message.request_id)
     if pending is None or sender not in pending.targets:
-        return state
-    if any(node == sender for node, _ in pending.replies):
-        return state  # a duplicate
+        return
+    if any(replica == sender for replica, _ in pending.replies):
+        return  # a duplicate
     if pending.key != message.key:
         out.append(ProtocolError(sender, "fetch reply names another key than its request"))
-        return state
-    replies = (*pending.replies, (sender, message.versions))
-    return _advance_get(
-        state, message.request_id, attrs.evolve(pending, replies=replies), out, finished=False
-    )
-
-
-def _merged(pending: PendingGet, mode_default: AnyVersions) -> AnyVersions:
-    merged = mode_default
-    for _, versions in pending.replies:
-        merged = join(merged, versions)
-    return merged
+        return
+    merged = join(pending.merged, message.versions)
+    pending = pending.with_reply(sender, message.versions, merged)
+    _advance_get(node, message.request_id, pending, out, finished=False)
 
 
 def _advance_get(
-    state: NodeState, request_id: int, pending: PendingGet, out: list[Effect], *, finished: bool
-) -> NodeState:
+    node: Draft, request_id: int, pending: PendingGet, out: list[Effect], *, finished: bool
+) -> None:
     """Answer once R replies are in; repair and forget once all are in or time ran out."""
-    empty = empty_versions(state.config.mode)
     if not pending.answered and len(pending.replies) >= pending.needed:
-        merged = _merged(pending, empty)
-        context = encode(state.config.mode, merged.context())
+        merged = pending.merged
+        context = encode(node.config.mode, merged.context())
         answer(pending.reply_to, GetOk(merged.values(), context), out)
-        pending = attrs.evolve(pending, answered=True)
+        pending = pending.marked_answered()
     everyone = len(pending.replies) == len(pending.targets)
     if not (finished or everyone):
-        gets = state.volatile.gets.set(request_id, pending)
-        return attrs.evolve(state, volatile=attrs.evolve(state.volatile, gets=gets))
+        node.set_get(request_id, pending)
+        return
     if not pending.answered:
         answer(pending.reply_to, QuorumNotReached(pending.needed, len(pending.replies)), out)
-    gets = (
-        state.volatile.gets.delete(request_id)
-        if request_id in state.volatile.gets
-        else state.volatile.gets
-    )
-    state = attrs.evolve(state, volatile=attrs.evolve(state.volatile, gets=gets))
-    return read_repair(state, pending, _merged(pending, empty), out)
+    if request_id in node.gets:
+        node.drop_get(request_id)
+    read_repair(node, pending, pending.merged, out)
 
 
-def read_repair(
-    state: NodeState, pending: PendingGet, merged: AnyVersions, out: list[Effect]
-) -> NodeState:
+def read_repair(node: Draft, pending: PendingGet, merged: AnyVersions, out: list[Effect]) -> None:
     """Send the merged versions to every primary that replied with less than them."""
     repaired = 0
-    for node, versions in pending.replies:
-        if node not in pending.primaries or versions == merged:
+    for replica, versions in pending.replies:
+        if replica not in pending.primaries or versions == merged:
             continue
         repaired += 1
-        if node == state.node_id:
-            state = replace_stored(
-                state, pending.key, join(stored(state, pending.key), merged), out
-            )
+        if replica == node.node_id:
+            replace_stored(node, pending.key, join(stored(node, pending.key), merged), out)
         else:
-            repair_id, state = new_request_id(state)
-            out.append(Send(node, Replicate(repair_id, pending.key, merged, None)))
-    return _bump(state, read_repairs=repaired) if repaired else state
+            repair_id = node.new_request_id()
+            out.append(Send(replica, Replicate(repair_id, pending.key, merged, None)))
+    if repaired:
+        node.count("read_repairs", repaired)
 
 
-def on_deadlines(state: NodeState, out: list[Effect]) -> NodeState:
+def on_deadlines(node: Draft, out: list[Effect]) -> None:
     """Fire the deadlines of puts, gets and forwards that have passed."""
-    now = state.volatile.now
-    for request_id, put in list(state.volatile.puts.items()):
+    now = node.now
+    for request_id, put in list(node.puts.items()):
         if put.deadline <= now:
-            state = mark_down(state, [t for t in put.targets if t not in put.acked])
+            mark_down(node, [target for target in put.targets if target not in put.acked])
             if not put.answered:
                 answer(put.reply_to, QuorumNotReached(put.needed, len(put.acked)), out)
-            puts = state.volatile.puts.delete(request_id)
-            state = attrs.evolve(state, volatile=attrs.evolve(state.volatile, puts=puts))
-    for request_id, get in list(state.volatile.gets.items()):
+            node.drop_put(request_id)
+    for request_id, get in list(node.gets.items()):
         if get.deadline <= now:
-            replied = {node for node, _ in get.replies}
-            state = mark_down(state, [t for t in get.targets if t not in replied])
-            state = _advance_get(state, request_id, get, out, finished=True)
-    for forward_id, forward in list(state.volatile.forwards.items()):
+            replied = {replica for replica, _ in get.replies}
+            mark_down(node, [target for target in get.targets if target not in replied])
+            _advance_get(node, request_id, get, out, finished=True)
+    for forward_id, forward in list(node.forwards.items()):
         if forward.deadline <= now:
-            state = mark_down(state, [forward.current])
-            forwards = state.volatile.forwards.delete(forward_id)
-            state = attrs.evolve(state, volatile=attrs.evolve(state.volatile, forwards=forwards))
+            mark_down(node, [forward.current])
+            node.drop_forward(forward_id)
             if forward.remaining:
                 retry = attrs.evolve(
                     forward,
                     current=forward.remaining[0],
                     remaining=forward.remaining[1:],
-                    deadline=now + state.config.forward_timeout,
+                    deadline=now + node.config.forward_timeout,
                 )
-                state = _send_forward(state, retry, out)
+                _send_forward(node, retry, out)
             else:
                 reason = "no preference-list node answered the forwarded put"
                 out.append(Reply(forward.client_request_id, Unavailable(reason)))
-    return state

@@ -6,43 +6,37 @@ holds; a hint that grew meanwhile stays until a later round delivers the rest (I
 
 from __future__ import annotations
 
-import attrs
-
 from dynref.local import drop_hint, merge_into_store, replicates
 from dynref.messages import Effect, Handoff, HandoffAck, ProtocolError, Send
-from dynref.state import NodeState
+from dynref.state import Draft
 
 
-def on_handoff_timer(state: NodeState, out: list[Effect]) -> NodeState:
-    volatile = state.volatile
-    if volatile.now < volatile.next_handoff:
-        return state
-    for target, held in state.durable.hints.items():
-        if target in volatile.down:
+def on_handoff_timer(node: Draft, out: list[Effect]) -> None:
+    if node.now < node.next_handoff:
+        return
+    # By owner, then key: a map's own order follows string hashing, which differs between
+    # processes, and a replayed trace must send in the same order (REQ-NODE-4).
+    for target in sorted(node.hints.keys()):
+        if target in node.down:
             continue  # the probe marks it up once it answers
-        for key, versions in held.items():
-            out.append(Send(target, Handoff(key, versions)))
-    next_handoff = volatile.now + state.config.handoff_interval
-    return attrs.evolve(state, volatile=attrs.evolve(volatile, next_handoff=next_handoff))
+        held = node.hints[target]
+        for key in sorted(held.keys()):
+            out.append(Send(target, Handoff(key, held[key])))
+    node.next_handoff = node.now + node.config.handoff_interval
 
 
-def on_handoff(state: NodeState, sender: str, message: Handoff, out: list[Effect]) -> NodeState:
-    if not replicates(state, message.key):
+def on_handoff(node: Draft, sender: str, message: Handoff, out: list[Effect]) -> None:
+    if not replicates(node, message.key):
         out.append(ProtocolError(sender, "handoff to a node outside the key's preference list"))
-        return state
-    state, _ = merge_into_store(state, message.key, message.versions, out)
+        return
+    merge_into_store(node, message.key, message.versions, out)
     out.append(Send(sender, HandoffAck(message.key, message.versions.digest())))
-    return state
 
 
-def on_handoff_ack(
-    state: NodeState, sender: str, message: HandoffAck, out: list[Effect]
-) -> NodeState:
-    held = state.durable.hints.get(sender)
+def on_handoff_ack(node: Draft, sender: str, message: HandoffAck, out: list[Effect]) -> None:
+    held = node.hints.get(sender)
     versions = None if held is None else held.get(message.key)
     if versions is None or versions.digest() != message.digest:
-        return state  # already dropped, or the hint grew since that handoff was sent
-    state = drop_hint(state, sender, message.key, out)
-    stats = state.volatile.stats
-    stats = attrs.evolve(stats, hints_handed_off=stats.hints_handed_off + 1)
-    return attrs.evolve(state, volatile=attrs.evolve(state.volatile, stats=stats))
+        return  # already dropped, or the hint grew since that handoff was sent
+    drop_hint(node, sender, message.key, out)
+    node.count("hints_handed_off")

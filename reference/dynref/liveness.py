@@ -8,38 +8,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import attrs
-
 from dynref.messages import Effect, Probe, ProbeAck, Send
-from dynref.state import NodeState
+from dynref.state import Draft
 
 
-def mark_down(state: NodeState, peers: Iterable[str]) -> NodeState:
-    newly_down = frozenset(peers) - {state.node_id}
-    if newly_down <= state.volatile.down:
-        return state
-    volatile = attrs.evolve(state.volatile, down=state.volatile.down | newly_down)
-    return attrs.evolve(state, volatile=volatile)
+def mark_down(node: Draft, peers: Iterable[str]) -> None:
+    newly_down = frozenset(peers) - {node.node_id}
+    if not newly_down <= node.down:
+        node.down = node.down | newly_down
 
 
-def mark_up(state: NodeState, peer: str) -> NodeState:
-    if peer not in state.volatile.down:
-        return state
-    return attrs.evolve(
-        state, volatile=attrs.evolve(state.volatile, down=state.volatile.down - {peer})
-    )
+def mark_up(node: Draft, peer: str) -> None:
+    if peer in node.down:
+        node.down = node.down - {peer}
 
 
-def on_probe_timer(state: NodeState, out: list[Effect]) -> NodeState:
-    volatile = state.volatile
-    if volatile.now < volatile.next_probe:
-        return state
-    for peer in sorted(volatile.down):
-        out.append(Send(peer, Probe(volatile.now)))
-    next_probe = volatile.now + state.config.probe_interval
-    return attrs.evolve(state, volatile=attrs.evolve(volatile, next_probe=next_probe))
+def on_probe_timer(node: Draft, out: list[Effect]) -> None:
+    if node.now < node.next_probe:
+        return
+    for peer in sorted(node.down):
+        out.append(Send(peer, Probe(node.now)))
+    node.next_probe = node.now + node.config.probe_interval
 
 
-def on_probe(state: NodeState, sender: str, message: Probe, out: list[Effect]) -> NodeState:
+def on_probe(node: Draft, sender: str, message: Probe, out: list[Effect]) -> None:
     out.append(Send(sender, ProbeAck(message.nonce)))
-    return state

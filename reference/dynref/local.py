@@ -6,13 +6,12 @@ effect and mirrored in the Merkle tree of its range in the same step.
 
 from __future__ import annotations
 
-import attrs
 import immutables
 
 from dynref.causality import AnyVersions, DvvSet, LwwRegister, VclockSiblings, empty_versions
 from dynref.merkle import MerkleTree, build_tree
 from dynref.messages import DeleteHint, Effect, StoreHint, StoreVersions
-from dynref.state import NodeState
+from dynref.state import Draft, NodeState
 
 
 def join(left: AnyVersions, right: AnyVersions) -> AnyVersions:
@@ -26,75 +25,63 @@ def join(left: AnyVersions, right: AnyVersions) -> AnyVersions:
     raise ValueError(f"cannot merge {type(left).__name__} with {type(right).__name__}")
 
 
-def stored(state: NodeState, key: bytes) -> AnyVersions:
-    held = state.durable.data.get(key)
-    return held if held is not None else empty_versions(state.config.mode)
+def stored(node: Draft, key: bytes) -> AnyVersions:
+    held = node.data.get(key)
+    return held if held is not None else empty_versions(node.config.mode)
 
 
-def replicates(state: NodeState, key: bytes) -> bool:
-    return state.node_id in state.ring.preference_list(key, state.config.n)
+def replicates(node: Draft, key: bytes) -> bool:
+    return node.node_id in node.preference_list(key)
 
 
-def local_view(state: NodeState, key: bytes) -> AnyVersions:
+def local_view(node: Draft, key: bytes) -> AnyVersions:
     """What this node can tell of a key: its own versions merged with any hints it holds."""
-    view = stored(state, key)
-    for held in state.durable.hints.values():
+    view = stored(node, key)
+    for held in node.hints.values():
         hinted = held.get(key)
         if hinted is not None:
             view = join(view, hinted)
     return view
 
 
-def merge_into_store(
-    state: NodeState, key: bytes, incoming: AnyVersions, out: list[Effect]
-) -> tuple[NodeState, bool]:
-    """Merge versions into the primary store; return the new state and whether it changed."""
-    current = stored(state, key)
+def merge_into_store(node: Draft, key: bytes, incoming: AnyVersions, out: list[Effect]) -> bool:
+    """Merge versions into the primary store; return whether it changed."""
+    current = stored(node, key)
     merged = join(current, incoming)
     if merged == current:
-        return state, False
-    return replace_stored(state, key, merged, out), True
+        return False
+    replace_stored(node, key, merged, out)
+    return True
 
 
-def replace_stored(
-    state: NodeState, key: bytes, versions: AnyVersions, out: list[Effect]
-) -> NodeState:
+def replace_stored(node: Draft, key: bytes, versions: AnyVersions, out: list[Effect]) -> None:
     out.append(StoreVersions(key, versions))
-    durable = attrs.evolve(state.durable, data=state.durable.data.set(key, versions))
-    volatile = state.volatile
-    range_index = state.ring.range_index(key)
-    tree = volatile.trees.get(range_index)
+    node.data = node.data.set(key, versions)
+    range_index = node.range_of(key)
+    tree = node.trees.get(range_index)
     if tree is not None:
-        trees = volatile.trees.set(range_index, tree.update(key, versions.digest()))
-        volatile = attrs.evolve(volatile, trees=trees)
-    return attrs.evolve(state, durable=durable, volatile=volatile)
+        node.trees = node.trees.set(range_index, tree.update(key, versions.digest()))
 
 
 def merge_into_hint(
-    state: NodeState, target: str, key: bytes, incoming: AnyVersions, out: list[Effect]
-) -> NodeState:
-    held_for_target = state.durable.hints.get(target, immutables.Map())
+    node: Draft, target: str, key: bytes, incoming: AnyVersions, out: list[Effect]
+) -> None:
+    held_for_target = node.hints.get(target, immutables.Map())
     current = held_for_target.get(key)
     merged = incoming if current is None else join(current, incoming)
     if merged == current:
-        return state
+        return
     out.append(StoreHint(target, key, merged))
-    hints = state.durable.hints.set(target, held_for_target.set(key, merged))
-    return attrs.evolve(state, durable=attrs.evolve(state.durable, hints=hints))
+    node.hints = node.hints.set(target, held_for_target.set(key, merged))
 
 
-def drop_hint(state: NodeState, target: str, key: bytes, out: list[Effect]) -> NodeState:
-    held_for_target = state.durable.hints.get(target)
+def drop_hint(node: Draft, target: str, key: bytes, out: list[Effect]) -> None:
+    held_for_target = node.hints.get(target)
     if held_for_target is None or key not in held_for_target:
-        return state
+        return
     out.append(DeleteHint(target, key))
     remaining = held_for_target.delete(key)
-    hints = (
-        state.durable.hints.set(target, remaining)
-        if len(remaining)
-        else state.durable.hints.delete(target)
-    )
-    return attrs.evolve(state, durable=attrs.evolve(state.durable, hints=hints))
+    node.hints = node.hints.set(target, remaining) if len(remaining) else node.hints.delete(target)
 
 
 def build_trees(state: NodeState) -> immutables.Map[int, MerkleTree]:

@@ -22,8 +22,10 @@ depends on its height only (`empty_hash`), so an empty subtree costs no storage.
 
 The representation is canonical: only non-empty buckets and nodes whose hash differs from the
 empty constant are stored, so two trees of one depth over the same (key, digest) set are equal
-values, whatever the order of the updates that built them. An update copies one leaf bucket and
-the path from that leaf to the root (O(depth + bucket size) work, structure shared otherwise).
+values, whatever the order of the updates that built them. An update copies one leaf bucket
+(structure shared otherwise) and leaves the node hashes to the next read, which rehashes at once
+the paths from every leaf changed since: at most depth + 1 hashes per update, fewer where the
+paths meet (a node keeps many writes between two anti-entropy rounds).
 """
 
 from __future__ import annotations
@@ -176,6 +178,8 @@ def leaf_index(depth: int, key: bytes) -> int:
 
 
 def _uvarint(value: int) -> bytes:
+    if value < 0x80:
+        return _ONE_BYTE[value]
     out = bytearray()
     while True:
         byte = value & 0x7F
@@ -185,6 +189,10 @@ def _uvarint(value: int) -> bytes:
         else:
             out.append(byte)
             return bytes(out)
+
+
+_ONE_BYTE = tuple(bytes((value,)) for value in range(0x80))
+"""The LEB128 encoding of each value below 128: the length of every key and digest, in practice."""
 
 
 def _hash(data: bytes) -> bytes:
@@ -228,19 +236,88 @@ def _check_depth(depth: int) -> None:
 # --- The tree ------------------------------------------------------------------------------
 
 
+_STALE_LEAVES_LIMIT = 32
+"""Leaves an update may leave unhashed before it brings the node hashes up to date itself."""
+
+
+class _Hashes:
+    """The node hashes of one tree value, brought up to date when first read.
+
+    `state` holds the hashes of an earlier version of the tree and the leaves changed since.
+    A read rehashes the paths from those leaves to the root at once (once for the nodes the
+    paths share) and keeps the result, so a run of updates between two reads costs a hash per
+    node it touched rather than depth + 1 hashes per update. The result does not depend on when
+    the read happens: the tree stays a value. Both parts sit in one tuple, replaced at once.
+    """
+
+    __slots__ = ("state",)
+
+    def __init__(self, known: immutables.Map[int, bytes], stale: frozenset[int]) -> None:
+        self.state = (known, stale)
+
+    def current(
+        self, depth: int, buckets: immutables.Map[int, Bucket]
+    ) -> immutables.Map[int, bytes]:
+        known, stale = self.state
+        if stale:
+            known = _rehash_paths(depth, buckets, known, stale)
+            self.state = (known, frozenset())
+        return known
+
+
+def _rehash_paths(
+    depth: int,
+    buckets: immutables.Map[int, Bucket],
+    known: immutables.Map[int, bytes],
+    leaves: frozenset[int],
+) -> immutables.Map[int, bytes]:
+    """`known` with the hashes on the paths from `leaves` to the root recomputed from `buckets`."""
+    nodes = known.mutate()
+    base = 1 << depth
+    for leaf in leaves:
+        _store(nodes, base + leaf, _leaf_hash(buckets.get(leaf, _EMPTY_BUCKET)), _EMPTY[0])
+    level = {(base + leaf) >> 1 for leaf in leaves}
+    blake2b, node_tag = hashlib.blake2b, _NODE_TAG
+    for height in range(1, depth + 1):
+        below = _EMPTY[height - 1]
+        for flat in level:
+            pair = nodes.get(flat << 1, below) + nodes.get((flat << 1) | 1, below)
+            value = blake2b(node_tag + pair, digest_size=HASH_BYTES).digest()
+            _store(nodes, flat, value, _EMPTY[height])
+        level = {flat >> 1 for flat in level}
+    return nodes.finish()
+
+
+def _store(
+    nodes: immutables.MapMutation[int, bytes], flat: int, value: bytes, empty: bytes
+) -> None:
+    # Canonical form: a node whose subtree holds no key is not stored.
+    if value == empty:
+        nodes.pop(flat, None)
+    else:
+        nodes[flat] = value
+
+
 @attrs.frozen
 class MerkleTree:
     """A persistent Merkle tree of one depth over a set of (key, digest) pairs.
 
     Build one with `empty_tree` or `build_tree`, then `update`. Fields: `buckets` maps a leaf index
-    to its non-empty bucket (key -> digest); `nodes` maps the flat index of every node whose
-    subtree is non-empty to its hash; `size` is the number of keys.
+    to its non-empty bucket (key -> digest); `size` is the number of keys. `nodes` maps the flat
+    index of every node whose subtree is non-empty to its hash; it is computed from the buckets
+    when read (see `_Hashes`), so equality goes by depth and buckets.
     """
 
     depth: int
     buckets: immutables.Map[int, Bucket] = attrs.field(factory=immutables.Map, repr=False)
-    nodes: immutables.Map[int, bytes] = attrs.field(factory=immutables.Map, repr=False)
     size: int = 0
+    _hashes: _Hashes = attrs.field(
+        factory=lambda: _Hashes(immutables.Map(), frozenset()), eq=False, repr=False
+    )
+
+    @property
+    def nodes(self) -> immutables.Map[int, bytes]:
+        return self._hashes.current(self.depth, self.buckets)
 
     def update(self, key: bytes, digest: bytes | None) -> MerkleTree:
         """Return the tree with `key` mapped to `digest`, or without `key` when digest is None."""
@@ -259,22 +336,12 @@ class MerkleTree:
             bucket = bucket.set(key, digest)
             size = self.size + (old is None)
         buckets = self.buckets.set(leaf, bucket) if bucket else self.buckets.delete(leaf)
-        nodes = self.nodes.mutate()
-        flat = (1 << depth) + leaf
-        value = _leaf_hash(bucket)
-        height = 0
-        while True:
-            if value == _EMPTY[height]:
-                nodes.pop(flat, None)
-            else:
-                nodes[flat] = value
-            if flat == 1:
-                break
-            sibling = nodes.get(flat ^ 1, _EMPTY[height])
-            value = _node_hash(value, sibling) if flat & 1 == 0 else _node_hash(sibling, value)
-            flat >>= 1
-            height += 1
-        return MerkleTree(depth, buckets, nodes.finish(), size)
+        known, stale = self._hashes.state
+        stale |= {leaf}
+        tree = MerkleTree(depth, buckets, size, _Hashes(known, stale))
+        if len(stale) >= _STALE_LEAVES_LIMIT:
+            tree.nodes  # noqa: B018 (bounds the work a later read may face, and the memory)
+        return tree
 
     def root(self) -> bytes:
         """Return the root hash."""
@@ -353,7 +420,9 @@ def build_tree(depth: int, entries: Iterable[tuple[bytes, bytes]]) -> MerkleTree
                 parents[parent] = _node_hash(left, right)
         level_hashes = parents
     size = sum(len(bucket) for bucket in buckets.values())
-    return MerkleTree(depth, immutables.Map(buckets), immutables.Map(nodes), size)
+    return MerkleTree(
+        depth, immutables.Map(buckets), size, _Hashes(immutables.Map(nodes), frozenset())
+    )
 
 
 def depth_for(expected_keys: int) -> int:

@@ -2,7 +2,8 @@
 
 `step` is the one entry point. It never raises and never performs I/O: effects come back in
 order, and an adapter must make a step's durable writes durable before it releases that step's
-messages and replies (persist, then send).
+messages and replies (persist, then send). The handlers change a `Draft` of the state, which
+the step freezes once at its end (state.py says why).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import attrs
 
 from dynref import antientropy, coordinator, handoff, liveness, replica
-from dynref.causality import AnyVersions, mode_of
+from dynref.causality import Mode, mode_of
 from dynref.config import ClusterConfig
 from dynref.local import build_trees
 from dynref.messages import (
@@ -42,7 +43,15 @@ from dynref.messages import (
 )
 from dynref.prng import derive_seed
 from dynref.ring import build_ring
-from dynref.state import DurableState, NodeState, VolatileState
+from dynref.state import (
+    LIFE_BITS,
+    SEQUENCE_BITS,
+    Draft,
+    DurableState,
+    ForwardMemory,
+    NodeState,
+    VolatileState,
+)
 
 
 @attrs.frozen
@@ -51,7 +60,7 @@ class Step:
     effects: tuple[Effect, ...]
 
 
-Handler = Callable[[NodeState, str, Any, list[Effect]], NodeState]
+Handler = Callable[[Draft, str, Any, list[Effect]], None]
 
 HANDLERS: dict[type, Handler] = {
     ForwardPut: coordinator.on_forward_put,
@@ -63,7 +72,7 @@ HANDLERS: dict[type, Handler] = {
     Handoff: handoff.on_handoff,
     HandoffAck: handoff.on_handoff_ack,
     Probe: liveness.on_probe,
-    ProbeAck: lambda state, _sender, _message, _out: state,
+    ProbeAck: lambda _node, _sender, _message, _out: None,
     MerkleCompare: antientropy.on_merkle_compare,
     MerkleLeaves: antientropy.on_merkle_leaves,
     SyncKeys: antientropy.on_sync_keys,
@@ -79,7 +88,25 @@ def fresh_volatile(config: ClusterConfig, durable: DurableState, now: int) -> Vo
         next_handoff=now + config.handoff_interval,
         next_antientropy=now + config.antientropy_interval,
         next_probe=now + config.probe_interval,
+        request_id_base=request_id_base(durable),
+        forward_memory=ForwardMemory(renew_at=now + forward_memory_window(config)),
     )
+
+
+def request_id_base(durable: DurableState) -> int:
+    """The high bits of this life's request ids: a hash of (incarnation, boot count).
+
+    The boot count alone repeats after a disk loss (a new incarnation boots at 0), and then a
+    stale acknowledgement could count toward W. Two lives of a node collide with probability
+    2**-31; a collision matters only if a reply to the earlier life is still in flight.
+    """
+    life = derive_seed("request ids", durable.incarnation, durable.boots) & ((1 << LIFE_BITS) - 1)
+    return life << SEQUENCE_BITS
+
+
+def forward_memory_window(config: ClusterConfig) -> int:
+    """How long a forwarded put is remembered against duplicates, at least."""
+    return 4 * config.forward_timeout
 
 
 def boot(config: ClusterConfig, node_id: str, incarnation: int, now: int) -> Step:
@@ -122,64 +149,65 @@ def step(state: NodeState, event: Event) -> Step:
     """Apply one event. Never raises: a defect in the input becomes a ProtocolError effect."""
     out: list[Effect] = []
     try:
-        new_state = _dispatch(state, event, out)
+        if isinstance(event, Restart):
+            return recover(state.config, state.durable, event.now)
+        node = Draft(state)
+        _dispatch(node, event, out)
+        errors = [effect for effect in out if isinstance(effect, ProtocolError)]
+        if errors:
+            node.count("protocol_errors", len(errors))
+        return Step(node.freeze(), tuple(out))
     except Exception as exc:  # the contract: nothing escapes step
         reason = f"internal error on {type(event).__name__}: {type(exc).__name__}: {exc}"
-        return Step(_count_errors(state, 1), (ProtocolError(None, reason),))
-    errors = sum(isinstance(effect, ProtocolError) for effect in out)
-    return Step(_count_errors(new_state, errors) if errors else new_state, tuple(out))
+        failed = Draft(state)
+        failed.count("protocol_errors")
+        return Step(failed.freeze(), (ProtocolError(None, reason),))
 
 
-def _count_errors(state: NodeState, count: int) -> NodeState:
-    stats = state.volatile.stats
-    stats = attrs.evolve(stats, protocol_errors=stats.protocol_errors + count)
-    return attrs.evolve(state, volatile=attrs.evolve(state.volatile, stats=stats))
-
-
-def _dispatch(state: NodeState, event: object, out: list[Effect]) -> NodeState:
+def _dispatch(node: Draft, event: object, out: list[Effect]) -> None:
     if isinstance(event, Receive):
-        return _receive(state, event, out)
-    if isinstance(event, Request):
-        return coordinator.on_client_request(state, event.request, out)
-    if isinstance(event, Tick):
-        return on_tick(state, event.now, out)
-    if isinstance(event, Restart):
-        restarted = recover(state.config, state.durable, event.now)
-        out.extend(restarted.effects)
-        return restarted.state
-    out.append(ProtocolError(None, f"unknown event {type(event).__name__}"))
-    return state
+        _receive(node, event, out)
+    elif isinstance(event, Request):
+        coordinator.on_client_request(node, event.request, out)
+    elif isinstance(event, Tick):
+        on_tick(node, event.now, out)
+    else:
+        out.append(ProtocolError(None, f"unknown event {type(event).__name__}"))
 
 
-def _receive(state: NodeState, event: Receive, out: list[Effect]) -> NodeState:
+def _receive(node: Draft, event: Receive, out: list[Effect]) -> None:
     sender, message = event.sender, event.message
-    if sender == state.node_id or sender not in state.ring.node_ids():
+    if sender == node.node_id or sender not in node.ring.node_ids():
         out.append(ProtocolError(sender, f"message from unknown peer {sender!r}"))
-        return state
+        return
     handler = HANDLERS.get(type(message))
     if handler is None:
         out.append(ProtocolError(sender, f"unknown message {type(message).__name__}"))
-        return state
-    carried = _versions_carried(message)
-    if any(mode_of(versions) is not state.config.mode for versions in carried):
+        return
+    if _carries_other_mode(message, node.config.mode):
         out.append(ProtocolError(sender, "versions of another causality mode"))
-        return state
-    state = liveness.mark_up(state, sender)
-    return handler(state, sender, message, out)
+        return
+    liveness.mark_up(node, sender)
+    handler(node, sender, message, out)
 
 
-def _versions_carried(message: object) -> list[AnyVersions]:
-    if isinstance(message, Replicate | FetchReply | Handoff):
-        return [message.versions]
+_CARRYING_VERSIONS = (Replicate, FetchReply, Handoff)  # each with one `versions` field
+
+
+def _carries_other_mode(message: object, mode: Mode) -> bool:
+    if isinstance(message, _CARRYING_VERSIONS):
+        return mode_of(message.versions) is not mode
     if isinstance(message, SyncKeys):
-        return [versions for _, versions in message.items]
-    return []
+        return any(mode_of(versions) is not mode for _, versions in message.items)
+    return False
 
 
-def on_tick(state: NodeState, now: int, out: list[Effect]) -> NodeState:
-    if now > state.volatile.now:
-        state = attrs.evolve(state, volatile=attrs.evolve(state.volatile, now=now))
-    state = coordinator.on_deadlines(state, out)
-    state = handoff.on_handoff_timer(state, out)
-    state = liveness.on_probe_timer(state, out)
-    return antientropy.on_antientropy_timer(state, out)
+def on_tick(node: Draft, now: int, out: list[Effect]) -> None:
+    node.now = max(node.now, now)
+    node.forward_memory = node.forward_memory.aged(node.now, forward_memory_window(node.config))
+    # Nothing pending expires before the earliest deadline: most ticks skip the scan.
+    if node.next_deadline is not None and node.next_deadline <= node.now:
+        coordinator.on_deadlines(node, out)
+    handoff.on_handoff_timer(node, out)
+    liveness.on_probe_timer(node, out)
+    antientropy.on_antientropy_timer(node, out)

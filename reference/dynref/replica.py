@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import attrs
-
 from dynref.local import merge_into_hint, merge_into_store, replicates
 from dynref.messages import Effect, ProtocolError, Replicate, ReplicateAck, Send
-from dynref.state import NodeState
+from dynref.state import Draft
 
 
-def on_replicate(state: NodeState, sender: str, message: Replicate, out: list[Effect]) -> NodeState:
-    if message.hint_for is None or message.hint_for == state.node_id:
-        if not replicates(state, message.key):
+def on_replicate(node: Draft, sender: str, message: Replicate, out: list[Effect]) -> None:
+    if message.hint_for is None or message.hint_for == node.node_id:
+        if not replicates(node, message.key):
             out.append(
                 ProtocolError(sender, "replicate to a node outside the key's preference list")
             )
-            return state
-        state, _ = merge_into_store(state, message.key, message.versions, out)
+            return
+        merge_into_store(node, message.key, message.versions, out)
     else:
-        if message.hint_for not in state.ring.node_ids():
+        if message.hint_for not in node.ring.node_ids():
             out.append(ProtocolError(sender, f"hint for unknown node {message.hint_for!r}"))
-            return state
-        state = merge_into_hint(state, message.hint_for, message.key, message.versions, out)
-        stats = state.volatile.stats
-        stats = attrs.evolve(stats, hinted_writes=stats.hinted_writes + 1)
-        state = attrs.evolve(state, volatile=attrs.evolve(state.volatile, stats=stats))
+            return
+        merge_into_hint(node, message.hint_for, message.key, message.versions, out)
+        node.count("hinted_writes")
     out.append(Send(sender, ReplicateAck(message.request_id, message.key)))
-    return state

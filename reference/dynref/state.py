@@ -1,6 +1,14 @@
-"""A node's state: the durable part survives a crash, the volatile part is rebuilt at restart."""
+"""A node's state: the durable part survives a crash, the volatile part is rebuilt at restart.
+
+`NodeState` and its parts are immutable values. While a step runs, handlers work on a `Draft`
+of the state instead, and the step freezes it once at its end: changing a field of a frozen
+value means copying every level above it, and a step changes several fields.
+"""
 
 from __future__ import annotations
+
+import itertools
+import operator
 
 import attrs
 import immutables
@@ -9,6 +17,12 @@ from dynref.causality import AnyVersions
 from dynref.config import ClusterConfig
 from dynref.merkle import MerkleTree
 from dynref.ring import Ring
+
+SEQUENCE_BITS = 32
+SEQUENCE_MASK = (1 << SEQUENCE_BITS) - 1
+LIFE_BITS = 31
+"""Bits of a request id that tell the node's lives apart: with the sequence, ids fit in a
+signed 64-bit int, as the wire format requires."""
 
 Hints = immutables.Map[str, immutables.Map[bytes, AnyVersions]]
 """target node -> key -> versions held for it."""
@@ -45,6 +59,12 @@ class PendingPut:
     deadline: int
     answered: bool = False
 
+    def acknowledged(self, acked: frozenset[str], answered: bool) -> PendingPut:
+        # Built field by field: attrs.evolve costs twice as much, on every acknowledgement.
+        return PendingPut(
+            self.reply_to, self.key, self.needed, self.targets, acked, self.deadline, answered
+        )
+
 
 @attrs.frozen
 class PendingGet:
@@ -54,8 +74,38 @@ class PendingGet:
     targets: tuple[str, ...]
     primaries: frozenset[str]
     replies: tuple[tuple[str, AnyVersions], ...]
+    # The join of the replies, in order: kept as they come so that each is merged once.
+    merged: AnyVersions
     deadline: int
     answered: bool = False
+
+    # Built field by field: attrs.evolve costs twice as much, on every reply.
+    def with_reply(self, sender: str, versions: AnyVersions, merged: AnyVersions) -> PendingGet:
+        replies = (*self.replies, (sender, versions))
+        return PendingGet(
+            self.reply_to,
+            self.key,
+            self.needed,
+            self.targets,
+            self.primaries,
+            replies,
+            merged,
+            self.deadline,
+            self.answered,
+        )
+
+    def marked_answered(self) -> PendingGet:
+        return PendingGet(
+            self.reply_to,
+            self.key,
+            self.needed,
+            self.targets,
+            self.primaries,
+            self.replies,
+            self.merged,
+            self.deadline,
+            answered=True,
+        )
 
 
 @attrs.frozen
@@ -72,6 +122,37 @@ class PendingForward:
     deadline: int
 
 
+ForwardKey = tuple[str, int]
+"""(the forwarding node, its forward id)."""
+
+
+@attrs.frozen
+class ForwardMemory:
+    """The forwarded puts this node started lately, so that a duplicate is not run twice.
+
+    Two generations: a lookup checks both, and `aged` drops the older one and starts a new one
+    once per window, so an entry is remembered for at least one window and at most two, at
+    constant cost per tick. A duplicate arriving later than that runs again, as a forwarder's
+    retry to another coordinator would: forwarded puts are at-least-once (SPEC REQ-COORD-6).
+    """
+
+    recent: immutables.Map[ForwardKey, bool] = immutables.Map()
+    older: immutables.Map[ForwardKey, bool] = immutables.Map()
+    renew_at: int = 0
+
+    def __contains__(self, key: ForwardKey) -> bool:
+        return key in self.recent or key in self.older
+
+    def remember(self, key: ForwardKey) -> ForwardMemory:
+        return ForwardMemory(self.recent.set(key, True), self.older, self.renew_at)
+
+    def aged(self, now: int, window: int) -> ForwardMemory:
+        """This memory at time `now`: unchanged within the window, else one generation on."""
+        if now < self.renew_at:
+            return self
+        return ForwardMemory(immutables.Map(), self.recent, now + window)
+
+
 @attrs.frozen
 class Stats:
     """Counters of what this node did since it booted (volatile, for status and the demo)."""
@@ -85,6 +166,39 @@ class Stats:
     antientropy_exchanges: int = 0
     antientropy_keys_repaired: int = 0
     protocol_errors: int = 0
+
+    def plus(self, increments: dict[str, int]) -> Stats:
+        """These counters with the given increments added."""
+        values = list(_counters_of(self))
+        for name, amount in increments.items():
+            values[_COUNTER_INDEX[name]] += amount
+        return Stats(*values)
+
+
+_COUNTER_INDEX = {field.name: index for index, field in enumerate(attrs.fields(Stats))}
+_counters_of = operator.attrgetter(*_COUNTER_INDEX)
+
+Pending = PendingPut | PendingGet | PendingForward
+
+
+def earliest_deadline(
+    *pending: immutables.Map[int, Pending], floor: int | None = None
+) -> int | None:
+    """The earliest deadline of the pending requests, None when there are none.
+
+    `floor`, when given, is known to be at most that deadline, so the scan stops on meeting it.
+    """
+    earliest: int | None = None
+    for request in itertools.chain.from_iterable(requests.values() for requests in pending):
+        if earliest is None or request.deadline < earliest:
+            earliest = request.deadline
+            if earliest == floor:
+                break
+    return earliest
+
+
+def _earliest_of(volatile: VolatileState) -> int | None:
+    return earliest_deadline(volatile.puts, volatile.gets, volatile.forwards)
 
 
 @attrs.frozen
@@ -101,6 +215,14 @@ class VolatileState:
     next_antientropy: int = 0
     next_probe: int = 0
     stats: Stats = Stats()
+    # Request ids are `request_id_base | sequence`: the base mixes incarnation and boot count, so
+    # a reply meant for an earlier life of this node matches no request of this one.
+    request_id_base: int = 0
+    forward_memory: ForwardMemory = ForwardMemory()
+    # The earliest deadline in puts, gets and forwards (None when nothing is pending), so that a
+    # Tick before it skips the scan. Derived from those maps, and computed from them when not
+    # given: whoever replaces one of them with attrs.evolve must pass it too.
+    next_deadline: int | None = attrs.field(default=attrs.Factory(_earliest_of, takes_self=True))
 
 
 @attrs.frozen
@@ -115,14 +237,195 @@ class NodeState:
         return self.durable.node_id
 
 
+class Draft:
+    """A node's state while one step runs: handlers change these fields in place, and `freeze`
+    builds the next `NodeState` once, sharing every part that did not change.
+
+    A draft is made by `step` and never outlives it, so `step` stays a pure function. The
+    fields are those of DurableState and VolatileState, under the same names; the pending maps
+    change through the `set_`/`drop_` methods, which keep `next_deadline` the earliest deadline.
+    """
+
+    __slots__ = (
+        "_counts",
+        "_deadline_stale",
+        "_range_index",
+        "_range_key",
+        "base",
+        "config",
+        "data",
+        "down",
+        "forward_memory",
+        "forwards",
+        "gets",
+        "hints",
+        "next_antientropy",
+        "next_deadline",
+        "next_handoff",
+        "next_probe",
+        "next_sequence",
+        "node_id",
+        "now",
+        "puts",
+        "ring",
+        "rng",
+        "trees",
+    )
+
+    def __init__(self, state: NodeState) -> None:
+        self.base = state
+        self.config = state.config
+        self.ring = state.ring
+        durable, volatile = state.durable, state.volatile
+        self.node_id = durable.node_id
+        self.data = durable.data
+        self.hints = durable.hints
+        self.now = volatile.now
+        self.rng = volatile.rng
+        self.next_sequence = volatile.next_sequence
+        self.down = volatile.down
+        self.puts = volatile.puts
+        self.gets = volatile.gets
+        self.forwards = volatile.forwards
+        self.forward_memory = volatile.forward_memory
+        self.trees = volatile.trees
+        self.next_handoff = volatile.next_handoff
+        self.next_antientropy = volatile.next_antientropy
+        self.next_probe = volatile.next_probe
+        self.next_deadline = volatile.next_deadline
+        # True once a request holding the earliest deadline left: then next_deadline is only a
+        # lower bound until `freeze` recomputes it.
+        self._deadline_stale = False
+        self._counts: dict[str, int] = {}
+        self._range_key: bytes | None = None
+        self._range_index = 0
+
+    @property
+    def actor(self) -> str:
+        return self.base.durable.actor
+
+    @property
+    def boots(self) -> int:
+        return self.base.durable.boots
+
+    def range_of(self, key: bytes) -> int:
+        """The index of the ring range holding `key`.
+
+        A step asks it several times for the same key (is this node a replica, which Merkle
+        tree), and each lookup costs an MD5: the last answer is kept.
+        """
+        if key != self._range_key:
+            self._range_index = self.ring.range_index(key)
+            self._range_key = key
+        return self._range_index
+
+    def preference_list(self, key: bytes) -> tuple[str, ...]:
+        """The first N nodes of the key's walk round the ring."""
+        return self.ring.range_preference_list(self.range_of(key), self.config.n)
+
+    def count(self, counter: str, amount: int = 1) -> None:
+        """Add to one of the `Stats` counters."""
+        self._counts[counter] = self._counts.get(counter, 0) + amount
+
+    def new_request_id(self) -> int:
+        """A request id unique within this life of the node, and (see `request_id_base`) all
+        but surely distinct from those of its other lives, disk losses included."""
+        sequence = self.next_sequence
+        self.next_sequence = (sequence + 1) & SEQUENCE_MASK
+        return self.base.volatile.request_id_base | sequence
+
+    def set_put(self, request_id: int, pending: PendingPut) -> None:
+        self._replacing(self.puts.get(request_id), pending.deadline)
+        self.puts = self.puts.set(request_id, pending)
+
+    def drop_put(self, request_id: int) -> None:
+        self._replacing(self.puts.get(request_id), None)
+        self.puts = self.puts.delete(request_id)
+
+    def set_get(self, request_id: int, pending: PendingGet) -> None:
+        self._replacing(self.gets.get(request_id), pending.deadline)
+        self.gets = self.gets.set(request_id, pending)
+
+    def drop_get(self, request_id: int) -> None:
+        self._replacing(self.gets.get(request_id), None)
+        self.gets = self.gets.delete(request_id)
+
+    def set_forward(self, forward_id: int, pending: PendingForward) -> None:
+        self._replacing(self.forwards.get(forward_id), pending.deadline)
+        self.forwards = self.forwards.set(forward_id, pending)
+
+    def drop_forward(self, forward_id: int) -> None:
+        self._replacing(self.forwards.get(forward_id), None)
+        self.forwards = self.forwards.delete(forward_id)
+
+    def _replacing(self, old: Pending | None, deadline: int | None) -> None:
+        if old is not None and old.deadline == self.next_deadline and deadline != old.deadline:
+            self._deadline_stale = True
+        if deadline is not None and (self.next_deadline is None or deadline < self.next_deadline):
+            self.next_deadline = deadline
+
+    def freeze(self) -> NodeState:
+        """The state this step leads to: the very base state when nothing changed."""
+        base = self.base
+        durable, volatile = base.durable, base.volatile
+        if self.data is not durable.data or self.hints is not durable.hints:
+            durable = DurableState(
+                durable.node_id, durable.incarnation, durable.boots, self.data, self.hints
+            )
+        if self._deadline_stale:
+            floor = self.next_deadline
+            self.next_deadline = earliest_deadline(self.puts, self.gets, self.forwards, floor=floor)
+        stats = volatile.stats.plus(self._counts) if self._counts else volatile.stats
+        if (
+            self.now != volatile.now
+            or self.rng != volatile.rng
+            or self.next_sequence != volatile.next_sequence
+            or self.down is not volatile.down
+            or self.puts is not volatile.puts
+            or self.gets is not volatile.gets
+            or self.forwards is not volatile.forwards
+            or self.forward_memory is not volatile.forward_memory
+            or self.trees is not volatile.trees
+            or self.next_handoff != volatile.next_handoff
+            or self.next_antientropy != volatile.next_antientropy
+            or self.next_probe != volatile.next_probe
+            or stats is not volatile.stats
+        ):
+            volatile = VolatileState(
+                now=self.now,
+                rng=self.rng,
+                next_sequence=self.next_sequence,
+                down=self.down,
+                puts=self.puts,
+                gets=self.gets,
+                forwards=self.forwards,
+                trees=self.trees,
+                next_handoff=self.next_handoff,
+                next_antientropy=self.next_antientropy,
+                next_probe=self.next_probe,
+                stats=stats,
+                request_id_base=volatile.request_id_base,
+                forward_memory=self.forward_memory,
+                next_deadline=self.next_deadline,
+            )
+        if durable is base.durable and volatile is base.volatile:
+            return base
+        return NodeState(base.config, base.ring, durable, volatile)
+
+
 __all__ = [
+    "Draft",
     "DurableState",
+    "ForwardKey",
+    "ForwardMemory",
     "Hints",
     "NodeState",
+    "Pending",
     "PendingForward",
     "PendingGet",
     "PendingPut",
     "ReplyTo",
     "Stats",
     "VolatileState",
+    "earliest_deadline",
 ]

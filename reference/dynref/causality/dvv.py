@@ -7,6 +7,8 @@ through the same coordinator (INV-CAUS-3).
 
 from __future__ import annotations
 
+import functools
+
 import attrs
 
 from dynref.causality.context import (
@@ -164,9 +166,17 @@ class DvvSet:
             mine = by_dot.get(sibling.dot)
             if mine is None or mine.preference() < sibling.preference():
                 by_dot[sibling.dot] = sibling
-        return DvvSet(self.vv.join(other.vv), tuple(by_dot[dot] for dot in kept))
+        merged = DvvSet(self.vv.join(other.vv), tuple(by_dot[dot] for dot in kept))
+        # An operand equal to the join is handed back itself, with the digest it may carry.
+        return other if merged == other else merged
 
     def digest(self) -> bytes:
+        return self._digest
+
+    # Computed on first use and kept with the (immutable) value: a store, its Merkle tree, a
+    # handoff acknowledgement and a state fingerprint all ask for the same set's digest.
+    @functools.cached_property
+    def _digest(self) -> bytes:
         out = bytearray(b"dvv")
         append_varint(out, len(self.vv.entries))
         for actor, counter in self.vv.entries:

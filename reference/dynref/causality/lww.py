@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import attrs
 
 from dynref.causality.context import (
@@ -80,6 +82,12 @@ class LwwRegister:
         return self if later_rank(mine, _rank_of(other.winner)) == mine else other
 
     def digest(self) -> bytes:
+        return self._digest
+
+    # Computed on first use and kept with the (immutable) value: a store, its Merkle tree, a
+    # handoff acknowledgement and a state fingerprint all ask for the same set's digest.
+    @functools.cached_property
+    def _digest(self) -> bytes:
         out = bytearray(b"lww")
         if self.winner is not None:
             append_signed(out, self.winner.timestamp)

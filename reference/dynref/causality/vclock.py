@@ -8,6 +8,8 @@ first (the known anomaly, INV-CAUS-3). Clocks longer than a threshold lose their
 
 from __future__ import annotations
 
+import functools
+
 import attrs
 
 from dynref.causality.context import (
@@ -204,10 +206,19 @@ class VclockSiblings:
             self.versions + other.versions, key=ClockedVersion.preference, reverse=True
         )
         kept = dominance_survivors(tuple(v.counters() for v in candidates))
-        merged = sorted((candidates[index] for index in kept), key=lambda v: v.clock)
-        return VclockSiblings(tuple(merged))
+        merged = VclockSiblings(
+            tuple(sorted((candidates[index] for index in kept), key=lambda v: v.clock))
+        )
+        # An operand equal to the join is handed back itself, with the digest it may carry.
+        return other if merged == other else merged
 
     def digest(self) -> bytes:
+        return self._digest
+
+    # Computed on first use and kept with the (immutable) value: a store, its Merkle tree, a
+    # handoff acknowledgement and a state fingerprint all ask for the same set's digest.
+    @functools.cached_property
+    def _digest(self) -> bytes:
         out = bytearray(b"vclock")
         append_varint(out, len(self.versions))
         for version in self.versions:

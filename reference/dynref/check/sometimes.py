@@ -12,8 +12,9 @@ its runs and fails when one never fired:
 
 Two measures go beside them: the largest sibling set any read returned (distinct values), and
 the largest number of truly concurrent writes to one key: the largest set of puts of one key
-none of which had seen another (a maximum antichain of the "had seen" order). In dvv the first
-never exceeds the second (DESIGN.md); clocks per server are known to.
+none of which had seen another (a maximum antichain of the "had seen" order, each put that ran
+more than once counted apart). In dvv the first never exceeds the second (DESIGN.md); clocks
+per server are known to.
 """
 
 from __future__ import annotations
@@ -82,11 +83,23 @@ def sometimes(cluster: Cluster, view: HistoryView | None = None) -> SometimesRep
 
 
 def concurrent_writes_by_key(view: HistoryView) -> dict[bytes, int]:
-    """Key -> the size of the largest set of its puts none of which had seen another."""
-    by_key: dict[bytes, list[Operation]] = {}
+    """Key -> the size of the largest set of its puts none of which had seen another.
+
+    A put that ran more than once (a duplicated or retried forward) made several dots, and a
+    write that had seen the value may have covered only one of them: such a put is counted on
+    its own, beside the largest antichain of the puts that ran once. Without execution records
+    (a history from a real cluster) every put counts as run once.
+    """
+    once: dict[bytes, list[Operation]] = {}
+    repeated: dict[bytes, int] = {}
     for op in view.writer.values():
-        by_key.setdefault(op.key, []).append(op)
-    return {key: _maximum_antichain(view, puts) for key, puts in by_key.items()}
+        if view.executions and not view.executed_once(op):
+            if view.executions_of(op):
+                repeated[op.key] = repeated.get(op.key, 0) + 1
+            continue
+        once.setdefault(op.key, []).append(op)
+    keys = once.keys() | repeated.keys()
+    return {key: _maximum_antichain(view, once.get(key, [])) + repeated.get(key, 0) for key in keys}
 
 
 def largest_concurrent_writes(view: HistoryView) -> int:
@@ -103,17 +116,33 @@ def _maximum_antichain(view: HistoryView, puts: list[Operation]) -> int:
             i = index.get(value)
             if i is not None and i != j:
                 later[i].append(j)
-    match_of: dict[int, int] = {}
-
-    def augment(i: int, visited: set[int]) -> bool:
-        for j in later[i]:
-            if j in visited:
-                continue
-            visited.add(j)
-            if j not in match_of or augment(match_of[j], visited):
-                match_of[j] = i
-                return True
-        return False
-
-    matching = sum(augment(i, set()) for i in range(len(puts)))
+    match_of: dict[int, int] = {}  # right vertex j -> the left vertex i matched to it
+    matching = sum(_augment(start, later, match_of) for start in range(len(puts)))
     return len(puts) - matching
+
+
+def _augment(start: int, later: list[list[int]], match_of: dict[int, int]) -> bool:
+    """Kuhn's augmenting-path search from left vertex `start`, with an explicit stack (a key
+    written thousands of times would exceed Python's recursion limit)."""
+    visited: set[int] = set()
+    path: list[tuple[int, int]] = []  # (left vertex, right vertex tried from it)
+    stack = [(start, iter(later[start]))]
+    while stack:
+        left, candidates = stack[-1]
+        for right in candidates:
+            if right in visited:
+                continue
+            visited.add(right)
+            path.append((left, right))
+            owner = match_of.get(right)
+            if owner is None:
+                for matched_left, matched_right in path:
+                    match_of[matched_right] = matched_left
+                return True
+            stack.append((owner, iter(later[owner])))
+            break
+        else:
+            stack.pop()
+            if path:
+                path.pop()
+    return False
