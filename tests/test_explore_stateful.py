@@ -68,11 +68,13 @@ def _run_settings(examples: int) -> settings:
 class ClusterMachine(RuleBasedStateMachine):
     mode: ClassVar[Mode] = Mode.DVV
     collected: ClassVar[list[SometimesReport]] = []
+    step_counts: ClassVar[list[int]] = []
     failing_actions: ClassVar[tuple[Action, ...]] = ()
 
     def __init__(self) -> None:
         super().__init__()
         self.cluster = Cluster.start(explorer_config(self.mode, nodes=3), CLIENTS)
+        self.steps_run = 0
 
     @initialize(nodes=st.sampled_from((5, 4, 3)))
     def start(self, nodes: int) -> None:
@@ -195,12 +197,14 @@ class ClusterMachine(RuleBasedStateMachine):
     @invariant()
     def nothing_invented_and_no_node_errors(self) -> None:
         """INV-READ-1 (no invention), no ProtocolError, no internal error, no stray reply."""
+        self.steps_run += 1  # Hypothesis checks invariants after every rule
         violations = check_always(self.cluster)
         assert not violations, format_violations(violations)
 
     def teardown(self) -> None:
         final = self.cluster.quiesce()
         type(self).collected.append(sometimes(final))
+        type(self).step_counts.append(self.steps_run)
         violations = check_all(final)
         if violations:
             type(self).failing_actions = self.cluster.trace_actions()
@@ -211,16 +215,19 @@ class ClusterMachine(RuleBasedStateMachine):
 class DvvMachine(ClusterMachine):
     mode = Mode.DVV
     collected: ClassVar[list[SometimesReport]] = []
+    step_counts: ClassVar[list[int]] = []
 
 
 class LwwMachine(ClusterMachine):
     mode = Mode.LWW
     collected: ClassVar[list[SometimesReport]] = []
+    step_counts: ClassVar[list[int]] = []
 
 
 class VclockMachine(ClusterMachine):
     mode = Mode.VCLOCK
     collected: ClassVar[list[SometimesReport]] = []
+    step_counts: ClassVar[list[int]] = []
 
 
 # lww keeps one version per key: it never shows siblings.
@@ -235,6 +242,7 @@ def test_exploration_keeps_every_invariant(machine: type[ClusterMachine]) -> Non
     """INV-ACK-1, INV-CONV-1, INV-READ-1, INV-READ-2, INV-HINT-1 hold in dvv and lww, and
     every sometimes-property fired at least once across the run (no vacuous pass)."""
     machine.collected.clear()
+    machine.step_counts.clear()
     started = time.perf_counter()
     run_state_machine_as_test(machine, settings=_run_settings(EXAMPLES))
     elapsed = time.perf_counter() - started
@@ -243,6 +251,9 @@ def test_exploration_keeps_every_invariant(machine: type[ClusterMachine]) -> Non
         total = total.combine(report)
     print(f"\n{machine.mode.value}: {len(machine.collected)} runs, {elapsed:.1f} s, {total}")
     assert len(machine.collected) >= EXAMPLES
+    full_length = sum(count >= STEPS for count in machine.step_counts)
+    print(f"{full_length} runs of at least {STEPS} steps")
+    assert full_length >= 200
     assert not total.never_fired(EXPECTED_SOMETIMES[machine.mode]), total
     assert total.strict_quorum_reads_checked > 0, total
     if machine.mode is Mode.DVV:

@@ -21,6 +21,7 @@ import attrs
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "dynref_io.cli_store",  # node, cluster, put, get, delete
     "dynref_io.cli_demo",  # demo
+    "dynref_io.cli_explore",  # explore, replay, search
 )
 
 EXIT_FAILURE = 1

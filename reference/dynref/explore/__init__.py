@@ -1,0 +1,18 @@
+"""The explorers: seeded swarm runs, bounded exhaustive search, a trace shrinker, diagrams.
+
+All pure (seeds are inputs, draws come from `dynref.prng`); the `dynref explore`, `replay` and
+`search` commands in `dynref_io` add processes, timing and files around them.
+
+- `swarm.run_seed(seed, SwarmSettings(...)) -> SeedOutcome`: one seed draws its fault profile
+  and workload (`profile.draw_profile`), runs a schedule, quiesces, and is judged by every
+  checker; `swarm.shrink_outcome(outcome, invariant)` shrinks a failing one.
+- `shrink.shrink(config, clients, schedule, invariant)`: delta debugging over a schedule,
+  judged by replay.
+- `exhaustive.search(SearchSettings(...)) -> SearchReport`: breadth-first search over every
+  schedule of a tiny cluster, with state hashing (`statekey.StateKeys`), and the shortest
+  counterexample when there is one.
+- `diagram.text_diagram(trace, violations)`, `diagram.html_diagram(trace, violations)`: a trace
+  as a sequence diagram (rows built by `sequence.sequence_of`, SVG drawn by `svg`).
+- `summary.SwarmTally`: sums many seeds' outcomes; `judge.judge(cluster)`: every checker and
+  the sometimes-property counts, as one verdict.
+"""

@@ -1,0 +1,221 @@
+"""Seeded swarm runs: one seed, one fault profile, one workload, one schedule, one verdict.
+
+`run_seed(seed, settings)` is a pure function of its inputs:
+
+1. draw the seed's profile (`draw_profile`): message loss and duplication rates, partition
+   frequency and shapes (symmetric splits, an isolated node, one-way links), crash and restart
+   rates, each node's clock drift, optionally disk loss; and a workload: two or three clients on
+   one or two keys, with their own get/put/delete mix (a put carries the context of its client's
+   last read, so stale contexts arise by themselves);
+2. the safety phase: `settings.schedule_steps` actions, each drawn from what is enabled
+   (something happens to an in-flight message, a client issues a request, a node's clock ticks,
+   a partition starts or heals, a node crashes, restarts or loses its disk);
+3. the liveness phase: `Cluster.quiesce`, which turns faults off and must reach the fixed point
+   within `settings.quiesce_bound` tick rounds (else INV-CONV-1);
+4. every checker of `dynref.check`, and the sometimes-property counts.
+
+The outcome carries the trace (`dynref.sim.Trace`), which replays bit for bit.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from dynref.causality import Mode
+from dynref.check import SometimesReport, Violation
+from dynref.config import ClusterConfig
+from dynref.explore.draws import Dice
+from dynref.explore.judge import Check, judge
+from dynref.explore.profile import MESSAGE_WEIGHT, SwarmProfile, draw_profile
+from dynref.explore.shrink import ShrinkResult, shrink
+from dynref.sim import (
+    DEFAULT_QUIESCE_BOUND,
+    Action,
+    Cluster,
+    Crash,
+    Delete,
+    Deliver,
+    Drop,
+    Duplicate,
+    Get,
+    Heal,
+    LoseDisk,
+    Partition,
+    PartitionDirected,
+    Put,
+    RestartNode,
+    TickNode,
+    Trace,
+    explorer_config,
+    trace_of,
+)
+
+DEFAULT_SCHEDULE_STEPS = 400
+"""Actions in the safety phase: long enough for timeouts, hints, handoffs and anti-entropy to
+happen under faults, short enough that 300 seeds per mode fit the CI budget (docs/benchmarks)."""
+
+
+@attrs.frozen
+class SwarmSettings:
+    mode: Mode = Mode.DVV
+    nodes: int = 5
+    n: int = 3
+    r: int = 2
+    w: int = 2
+    schedule_steps: int = DEFAULT_SCHEDULE_STEPS
+    quiesce_bound: int = DEFAULT_QUIESCE_BOUND
+    disk_loss: bool = False
+    checks: tuple[Check, ...] = ()
+    """Extra checks beside `dynref.check`'s (module-level functions, so workers can import
+    them)."""
+
+    def config(self) -> ClusterConfig:
+        return explorer_config(self.mode, self.nodes, self.n, self.r, self.w)
+
+
+@attrs.frozen
+class SeedOutcome:
+    seed: int
+    mode: Mode
+    profile: SwarmProfile
+    violations: tuple[Violation, ...]
+    events: int
+    """Actions executed, the liveness phase's included."""
+    delivered: int
+    """Messages delivered to a live node across an open link."""
+    schedule_length: int
+    """How many of the trace's actions belong to the safety phase (what a shrinker shrinks)."""
+    sometimes: SometimesReport
+    trace: Trace | None
+    """The run, replayable; None only when the caller asked not to keep passing runs."""
+
+    @property
+    def largest_sibling_set(self) -> int:
+        return self.sometimes.largest_sibling_set
+
+    @property
+    def largest_concurrent_writes(self) -> int:
+        return self.sometimes.largest_concurrent_writes
+
+    @property
+    def invariants(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(v.invariant for v in self.violations))
+
+
+def run_seed(
+    seed: int, settings: SwarmSettings = SwarmSettings(), *, keep_trace: bool = True
+) -> SeedOutcome:
+    """Run one seed through both phases and judge it (see the module docstring)."""
+    cluster, profile = run_schedule(seed, settings)
+    schedule_length = cluster.step
+    cluster = cluster.quiesce(settings.quiesce_bound)
+    verdict = judge(cluster, settings.checks)
+    keep = keep_trace or bool(verdict.violations)
+    trace = trace_of(cluster, seed, verdict.invariants) if keep else None
+    return SeedOutcome(
+        seed=seed,
+        mode=settings.mode,
+        profile=profile,
+        violations=verdict.violations,
+        events=cluster.step,
+        delivered=cluster.counters.delivered,
+        schedule_length=schedule_length,
+        sometimes=verdict.sometimes,
+        trace=trace,
+    )
+
+
+def run_schedule(seed: int, settings: SwarmSettings) -> tuple[Cluster, SwarmProfile]:
+    """The safety phase alone: the cluster after `settings.schedule_steps` drawn actions."""
+    config = settings.config()
+    node_ids = tuple(sorted(spec.node_id for spec in config.nodes))
+    profile = draw_profile(seed, node_ids, disk_loss=settings.disk_loss)
+    cluster = Cluster.start(config, profile.workload.clients)
+    dice = Dice("swarm-schedule", seed)
+    for _ in range(settings.schedule_steps):
+        cluster = cluster.apply(next_action(cluster, profile, dice))
+    return cluster, profile
+
+
+def next_action(cluster: Cluster, profile: SwarmProfile, dice: Dice) -> Action:
+    """Draw one enabled action; a tick is always enabled, so there always is one."""
+    faults, workload = profile.faults, profile.workload
+    idle = [client for client in cluster.clients if not cluster.client_busy(client)]
+    live = cluster.live_nodes()
+    crashed = cluster.crashed_nodes()
+    choices = [
+        ("message", MESSAGE_WEIGHT if cluster.in_flight else 0),
+        ("request", workload.request_weight if idle else 0),
+        ("tick", faults.tick_weight),
+        ("partition", faults.partition_weight if not cluster.blocked else 0),
+        ("heal", faults.heal_weight if cluster.blocked else 0),
+        ("crash", faults.crash_weight if len(crashed) < (len(live) + len(crashed) - 1) // 2 else 0),
+        ("restart", faults.restart_weight if crashed else 0),
+        ("disk loss", faults.disk_loss_weight),
+    ]
+    kind = dice.weighted(choices)
+    nodes = cluster.node_ids()
+    if kind == "message":
+        message_id = dice.pick(cluster.message_ids())
+        if dice.chance(faults.loss_per_mille):
+            return Drop(message_id)
+        if dice.chance(faults.duplicate_per_mille):
+            return Duplicate(message_id)
+        return Deliver(message_id)
+    if kind == "request":
+        client, node, key = dice.pick(idle), dice.pick(nodes), dice.pick(workload.keys)
+        mix: list[tuple[type[Get | Put | Delete], int]] = [
+            (Get, workload.get_weight),
+            (Put, workload.put_weight),
+            (Delete, workload.delete_weight),
+        ]
+        operation = dice.weighted(mix)
+        return operation(client, node, key)
+    if kind == "partition":
+        return _partition(dice, profile, nodes)
+    if kind == "heal":
+        return Heal()
+    if kind == "crash":
+        return Crash(dice.pick(live))
+    if kind == "restart":
+        return RestartNode(dice.pick(crashed))
+    if kind == "disk loss":
+        return LoseDisk(dice.pick(nodes))
+    node = dice.pick(nodes)
+    return TickNode(node, faults.tick_of(node))
+
+
+def _partition(dice: Dice, profile: SwarmProfile, nodes: tuple[str, ...]) -> Action:
+    shape = dice.pick(profile.faults.partition_shapes)
+    chosen = dice.pick(nodes)
+    others = tuple(node for node in nodes if node != chosen)
+    if shape == "isolate":
+        return Partition(((chosen,),))
+    if shape == "one-way":
+        if dice.chance(500):
+            return PartitionDirected(tuple((chosen, other) for other in others))
+        return PartitionDirected(tuple((other, chosen) for other in others))
+    side = (chosen, *dice.subset(others, 500))
+    return Partition((tuple(sorted(side)),))
+
+
+def shrink_outcome(
+    outcome: SeedOutcome, invariant: str | None = None, settings: SwarmSettings | None = None
+) -> ShrinkResult:
+    """Shrink a failing seed's schedule for one of its violated invariants (the first one by
+    default), keeping the liveness phase's bound of `settings`."""
+    if outcome.trace is None or not outcome.violations:
+        raise ValueError(f"seed {outcome.seed} has no failing trace to shrink")
+    wanted = invariant or outcome.violations[0].invariant
+    named = [v for v in outcome.violations if v.invariant == wanted]
+    steps = [s for v in named for s in v.steps if s < outcome.schedule_length]
+    trace = outcome.trace
+    return shrink(
+        trace.config,
+        trace.clients,
+        trace.actions[: outcome.schedule_length],
+        wanted,
+        last_step=max(steps) if steps else None,
+        quiesce_bound=(settings or SwarmSettings()).quiesce_bound,
+        checks=(settings or SwarmSettings()).checks,
+    )
