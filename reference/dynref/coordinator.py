@@ -150,12 +150,6 @@ def on_forward_reply(node: Draft, sender: str, message: ForwardReply, out: list[
     node.drop_forward(message.forward_id)
 
 
-def _without_self(node: Draft) -> frozenset[str]:
-    """The peers this node believes down (it never counts itself among them)."""
-    down = node.down
-    return down - {node.node_id} if node.node_id in down else down
-
-
 def start_put(
     node: Draft,
     reply_to: ReplyTo,
@@ -170,11 +164,7 @@ def start_put(
     replace_stored(node, key, new_versions, out)
     node.count("coordinated_puts")
     request_id = node.new_request_id()
-    targets = [
-        target
-        for target in node.ring.sloppy_targets(key, node.config.n, _without_self(node))
-        if target.node_id != node.node_id
-    ]
+    targets = [target for target in node.sloppy_targets(key) if target.node_id != node.node_id]
     for target in targets:
         out.append(Send(target.node_id, Replicate(request_id, key, new_versions, target.hint_for)))
     answered = needed <= 1
@@ -218,7 +208,7 @@ def start_get(node: Draft, reply_to: ReplyTo, key: bytes, r: int | None, out: li
     needed = node.config.r if r is None else r
     node.count("coordinated_gets")
     request_id = node.new_request_id()
-    targets = node.ring.sloppy_targets(key, node.config.n, _without_self(node))
+    targets = node.sloppy_targets(key)
     replies: tuple[tuple[str, AnyVersions], ...] = ()
     merged = empty_versions(node.config.mode)
     for target in targets:

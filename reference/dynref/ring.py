@@ -293,7 +293,12 @@ class Ring:
             raise ValueError(f"n must not be negative, got {n}")
         if not self.tokens:
             return ()
-        range_index = self.range_index(key)
+        return self.range_sloppy_targets(self.range_index(key), n, down)
+
+    def range_sloppy_targets(
+        self, range_index: int, n: int, down: frozenset[str]
+    ) -> tuple[SloppyTarget, ...]:
+        """`sloppy_targets` for every key of the range `range_index` (of a non-empty ring)."""
         walk = self._walk_prefixes[range_index]
         if n > len(walk):
             walk = self.range_walk(range_index)

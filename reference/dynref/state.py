@@ -16,7 +16,7 @@ import immutables
 from dynref.causality import AnyVersions
 from dynref.config import ClusterConfig
 from dynref.merkle import MerkleTree
-from dynref.ring import Ring
+from dynref.ring import Ring, SloppyTarget
 
 SEQUENCE_BITS = 32
 SEQUENCE_MASK = (1 << SEQUENCE_BITS) - 1
@@ -323,6 +323,13 @@ class Draft:
         """The first N nodes of the key's walk round the ring."""
         return self.ring.range_preference_list(self.range_of(key), self.config.n)
 
+    def sloppy_targets(self, key: bytes) -> tuple[SloppyTarget, ...]:
+        """The key's N sloppy targets, given the peers this node believes down (never itself)."""
+        down = self.down
+        if self.node_id in down:
+            down = down - {self.node_id}
+        return self.ring.range_sloppy_targets(self.range_of(key), self.config.n, down)
+
     def count(self, counter: str, amount: int = 1) -> None:
         """Add to one of the `Stats` counters."""
         self._counts[counter] = self._counts.get(counter, 0) + amount
@@ -391,22 +398,23 @@ class Draft:
             or self.next_probe != volatile.next_probe
             or stats is not volatile.stats
         ):
+            # Positional: keywords cost a third more, once per step.
             volatile = VolatileState(
-                now=self.now,
-                rng=self.rng,
-                next_sequence=self.next_sequence,
-                down=self.down,
-                puts=self.puts,
-                gets=self.gets,
-                forwards=self.forwards,
-                trees=self.trees,
-                next_handoff=self.next_handoff,
-                next_antientropy=self.next_antientropy,
-                next_probe=self.next_probe,
-                stats=stats,
-                request_id_base=volatile.request_id_base,
-                forward_memory=self.forward_memory,
-                next_deadline=self.next_deadline,
+                self.now,
+                self.rng,
+                self.next_sequence,
+                self.down,
+                self.puts,
+                self.gets,
+                self.forwards,
+                self.trees,
+                self.next_handoff,
+                self.next_antientropy,
+                self.next_probe,
+                stats,
+                volatile.request_id_base,
+                self.forward_memory,
+                self.next_deadline,
             )
         if durable is base.durable and volatile is base.volatile:
             return base

@@ -164,7 +164,41 @@ def decode_context(mode: Mode, raw: bytes) -> VersionVector | ContextError:
         if len(raw) > 2:
             return ContextError(f"trailing bytes: {len(raw) - 2} after an lww context")
         return VersionVector()
+    simple = _one_byte_entries(raw)
+    if simple is not None:
+        return VersionVector(simple)
     return _decode_entries(_Reader(raw, 2))
+
+
+def _one_byte_entries(raw: bytes) -> tuple[tuple[str, int], ...] | None:
+    """The entries of a valid context whose every varint is a single byte, else None.
+
+    Real contexts are of this shape (a few actors, counters below 128), and reading them
+    without `_Reader`'s error bookkeeping halves a put's validation. Whatever this accepts,
+    `_decode_entries` accepts alike; anything else goes there for its verdict.
+    """
+    end = len(raw)
+    if end < 3 or raw[2] >= 0x80:
+        return None
+    entries: list[tuple[str, int]] = []
+    position = 3
+    for _ in range(raw[2]):
+        if position >= end or raw[position] >= 0x80:
+            return None
+        start = position + 1
+        position = start + raw[position]
+        if position >= end:
+            return None
+        try:
+            actor = raw[start:position].decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        counter = raw[position]
+        if not 0 < counter < 0x80 or (entries and actor <= entries[-1][0]):
+            return None
+        entries.append((actor, counter))
+        position += 1
+    return tuple(entries) if position == end else None
 
 
 def _decode_entries(reader: _Reader) -> VersionVector | ContextError:

@@ -46,13 +46,13 @@ from dynref.sim.actions import (
 from dynref.sim.history import ClientState, Operation
 from dynref.sim.log import Log
 from dynref.sim.model import (
-    CLUSTER_FIELDS,
     Counters,
     Crashed,
     Draft,
     InFlight,
     NodeSlot,
     Quiescence,
+    cluster_fields,
 )
 from dynref.sim.records import Record
 from dynref.sim.settle import unsettled
@@ -94,44 +94,35 @@ class Cluster:
         if len(set(names)) != len(names):
             raise ValueError("client names must be distinct")
         node_ids = sorted(spec.node_id for spec in config.nodes)
-        nodes: dict[str, NodeSlot] = {}
-        draft = Draft()
-        for node in node_ids:
-            nodes[node] = boot(config, node, 0, 0).state
-        values = {
-            "config": config,
-            "clients": names,
-            "nodes": immutables.Map(nodes),
-            "clocks": immutables.Map(dict.fromkeys(node_ids, 0)),
-            "in_flight": immutables.Map(),
-            "next_message_id": 0,
-            "blocked": frozenset(),
-            "client_states": immutables.Map({name: ClientState() for name in names}),
-            "operations": immutables.Map(),
-            "next_operation": 1,
-            "forwarded": immutables.Map(),
-            "degraded": frozenset(),
-            "counters": Counters(),
-            "quiescence": None,
-            "step": 0,
-            "actions": Log(),
-            "records": Log(),
-        }
-        for name, value in values.items():
-            setattr(draft, name, value)
-        return cls._freeze(draft)
+        nodes: dict[str, NodeSlot] = {node: boot(config, node, 0, 0).state for node in node_ids}
+        return cls(
+            config=config,
+            clients=names,
+            nodes=immutables.Map(nodes),
+            clocks=immutables.Map(dict.fromkeys(node_ids, 0)),
+            in_flight=immutables.Map(),
+            next_message_id=0,
+            blocked=frozenset(),
+            client_states=immutables.Map({name: ClientState() for name in names}),
+            operations=immutables.Map(),
+            next_operation=1,
+            forwarded=immutables.Map(),
+            degraded=frozenset(),
+            counters=Counters(),
+            quiescence=None,
+            step=0,
+            actions=Log(),
+            records=Log(),
+        )
 
     # ------------------------------------------------------------ applying actions
 
     def _thaw(self) -> Draft:
-        draft = Draft()
-        for name in CLUSTER_FIELDS:
-            setattr(draft, name, getattr(self, name))
-        return draft
+        return Draft(*cluster_fields(self))
 
     @classmethod
     def _freeze(cls, draft: Draft) -> Cluster:
-        return cls(*(getattr(draft, name) for name in CLUSTER_FIELDS))
+        return cls(*draft.fields())
 
     def apply(self, action: Action) -> Cluster:
         """Execute one action; raises `InvalidActionError` when it does not apply here."""

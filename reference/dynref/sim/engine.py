@@ -78,23 +78,23 @@ def _deliver(draft: Draft, action: Deliver) -> None:
     draft.in_flight = draft.in_flight.delete(action.message_id)
     receiver = draft.live(envelope.receiver)
     if receiver is None or (envelope.sender, envelope.receiver) in draft.blocked:
-        draft.bump(lost_to_faults=1)
+        draft.bump("lost_to_faults")
         return
     run_step(draft, envelope.receiver, receiver, Receive(envelope.sender, envelope.message))
-    draft.bump(delivered=1)
+    draft.bump("delivered")
 
 
 def _drop(draft: Draft, action: Drop) -> None:
     _envelope(draft, action.message_id)
     draft.in_flight = draft.in_flight.delete(action.message_id)
-    draft.bump(dropped=1)
+    draft.bump("dropped")
 
 
 def _duplicate(draft: Draft, action: Duplicate) -> None:
     envelope = _envelope(draft, action.message_id)
     draft.in_flight = draft.in_flight.set(draft.next_message_id, envelope)
     draft.next_message_id += 1
-    draft.bump(duplicated=1)
+    draft.bump("duplicated")
 
 
 def _partition(draft: Draft, action: Partition) -> None:
@@ -158,7 +158,7 @@ def _take_down(draft: Draft, node: str, state: NodeState) -> None:
     """Stop a live node: its pending work and its clients' requests to it are lost."""
     volatile = state.volatile
     if volatile.puts or volatile.gets or volatile.forwards:
-        draft.bump(crashes_losing_requests=1)
+        draft.bump("crashes_losing_requests")
     for client in draft.clients:
         pending = draft.client_states[client].pending
         if pending is not None and draft.operations[pending].node == node:

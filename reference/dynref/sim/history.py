@@ -81,6 +81,22 @@ class Operation:
         """The values a successful get returned, None for anything else."""
         return self.result.values if isinstance(self.result, GetOk) else None
 
+    def completed_with(self, step: int, result: OperationResult) -> Operation:
+        # Built field by field: attrs.evolve costs twice as much, once per operation.
+        return Operation(
+            self.op_id,
+            self.client,
+            self.kind,
+            self.node,
+            self.key,
+            self.invoked,
+            self.value,
+            self.context,
+            self.read_from,
+            step,
+            result,
+        )
+
     def describe(self) -> str:
         what = f"{self.kind.value} {self.key!r}"
         if self.value is not None:

@@ -7,6 +7,9 @@ matter how many effects the node steps produced.
 
 from __future__ import annotations
 
+import operator
+from typing import Any
+
 import attrs
 import immutables
 
@@ -89,10 +92,22 @@ CLUSTER_FIELDS = (
 )
 
 
-class Draft:
-    """A cluster being changed by one action (or by one `quiesce`); never escapes the engine."""
+COUNTER_NAMES = tuple(field.name for field in attrs.fields(Counters))
+_COUNTER_INDEX = {name: index for index, name in enumerate(COUNTER_NAMES)}
+_counter_values = operator.attrgetter(*COUNTER_NAMES)
+cluster_fields = operator.attrgetter(*CLUSTER_FIELDS)
+"""The values of a cluster's fields, in `CLUSTER_FIELDS` order."""
 
-    __slots__ = CLUSTER_FIELDS
+
+class Draft:
+    """A cluster being changed by one action (or by one `quiesce`); never escapes the engine.
+
+    Counters are tallied as plain integers and turned into one `Counters` value by `fields`:
+    most actions count something, and rebuilding the frozen value per count cost more than the
+    rest of a delivery's bookkeeping.
+    """
+
+    __slots__ = (*CLUSTER_FIELDS, "_tally")
 
     config: ClusterConfig
     clients: tuple[str, ...]
@@ -107,16 +122,87 @@ class Draft:
     forwarded: immutables.Map[tuple[str, int], int]
     degraded: frozenset[str]
     counters: Counters
+    """The counters as the draft began; `counter` and `bump` see the tally since."""
     quiescence: Quiescence | None
     step: int
     actions: Log[Action]
     records: Log[Record]
+    _tally: list[int] | None
 
-    def bump(self, **increments: int) -> None:
-        counters = self.counters
-        self.counters = attrs.evolve(
-            counters, **{name: getattr(counters, name) + n for name, n in increments.items()}
+    def __init__(
+        self,
+        config: ClusterConfig,
+        clients: tuple[str, ...],
+        nodes: immutables.Map[str, NodeSlot],
+        clocks: immutables.Map[str, int],
+        in_flight: immutables.Map[int, InFlight],
+        next_message_id: int,
+        blocked: frozenset[tuple[str, str]],
+        client_states: immutables.Map[str, ClientState],
+        operations: immutables.Map[int, Operation],
+        next_operation: int,
+        forwarded: immutables.Map[tuple[str, int], int],
+        degraded: frozenset[str],
+        counters: Counters,
+        quiescence: Quiescence | None,
+        step: int,
+        actions: Log[Action],
+        records: Log[Record],
+    ) -> None:
+        self.config = config
+        self.clients = clients
+        self.nodes = nodes
+        self.clocks = clocks
+        self.in_flight = in_flight
+        self.next_message_id = next_message_id
+        self.blocked = blocked
+        self.client_states = client_states
+        self.operations = operations
+        self.next_operation = next_operation
+        self.forwarded = forwarded
+        self.degraded = degraded
+        self.counters = counters
+        self.quiescence = quiescence
+        self.step = step
+        self.actions = actions
+        self.records = records
+        self._tally = None
+
+    def fields(self) -> tuple[Any, ...]:
+        """The field values of the cluster this draft now describes, in `CLUSTER_FIELDS` order."""
+        tally = self._tally
+        counters = self.counters if tally is None else Counters(*tally)
+        return (
+            self.config,
+            self.clients,
+            self.nodes,
+            self.clocks,
+            self.in_flight,
+            self.next_message_id,
+            self.blocked,
+            self.client_states,
+            self.operations,
+            self.next_operation,
+            self.forwarded,
+            self.degraded,
+            counters,
+            self.quiescence,
+            self.step,
+            self.actions,
+            self.records,
         )
+
+    def bump(self, counter: str, amount: int = 1) -> None:
+        tally = self._tally
+        if tally is None:
+            tally = self._tally = list(_counter_values(self.counters))
+        tally[_COUNTER_INDEX[counter]] += amount
+
+    def counter(self, counter: str) -> int:
+        tally = self._tally
+        if tally is None:
+            return int(getattr(self.counters, counter))
+        return tally[_COUNTER_INDEX[counter]]
 
     def record(self, record: Record) -> None:
         self.records = self.records.append(record)

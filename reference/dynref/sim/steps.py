@@ -8,8 +8,6 @@ executions of client writes at their coordinators.
 
 from __future__ import annotations
 
-import attrs
-
 from dynref.messages import (
     ClientGet,
     ClientPut,
@@ -28,7 +26,7 @@ from dynref.messages import (
     StoreVersions,
 )
 from dynref.node import step
-from dynref.sim.history import Operation, OperationResult
+from dynref.sim.history import ClientState, Operation, OperationResult
 from dynref.sim.model import Draft, InFlight
 from dynref.sim.records import (
     DegradedRecord,
@@ -58,7 +56,8 @@ def run_step(draft: Draft, node: str, pre: NodeState, event: Event) -> None:
         repairs = max(0, after.read_repairs - before.read_repairs)
         synced = max(0, after.antientropy_keys_repaired - before.antientropy_keys_repaired)
         if repairs or synced:
-            draft.bump(read_repairs=repairs, antientropy_repairs=synced)
+            draft.bump("read_repairs", repairs)
+            draft.bump("antientropy_repairs", synced)
     if isinstance(event, Receive):
         message = event.message
         if isinstance(message, ForwardPut):
@@ -87,13 +86,14 @@ def route(draft: Draft, node: str, post: NodeState, effect: Effect) -> None:
     elif isinstance(effect, ProtocolError):
         record = ProtocolErrorRecord(draft.step, node, effect)
         draft.record(record)
-        draft.bump(protocol_errors=1, internal_errors=int(record.internal))
+        draft.bump("protocol_errors")
+        draft.bump("internal_errors", int(record.internal))
     else:
         draft.record(DurableRecord(draft.step, node, effect))
         if isinstance(effect, StoreHint):
-            draft.bump(sloppy_writes=1)
+            draft.bump("sloppy_writes")
         elif isinstance(effect, DeleteHint):
-            draft.bump(handoffs=1)
+            draft.bump("handoffs")
 
 
 def _note_execution(
@@ -132,24 +132,23 @@ def set_degraded(draft: Draft, node: str, believes_some_down: bool) -> None:
 def _on_reply(draft: Draft, node: str, reply: Reply) -> None:
     op = draft.operations.get(reply.request_id)
     if op is None or op.completed is not None or op.node != node:
-        draft.bump(stray_replies=1)
+        draft.bump("stray_replies")
         return
     complete(draft, op, reply.result)
 
 
 def complete(draft: Draft, op: Operation, result: OperationResult) -> None:
-    draft.operations = draft.operations.set(
-        op.op_id, attrs.evolve(op, completed=draft.step, result=result)
-    )
+    draft.operations = draft.operations.set(op.op_id, op.completed_with(draft.step, result))
     client = draft.client_states[op.client]
     last_reads = client.last_reads
     if isinstance(result, GetOk):
         last_reads = last_reads.set(op.key, op.op_id)
         siblings = len(result.values)
         if siblings >= 2:
-            draft.bump(reads_with_siblings=1)
-        if siblings > draft.counters.largest_sibling_set:
-            draft.counters = attrs.evolve(draft.counters, largest_sibling_set=siblings)
+            draft.bump("reads_with_siblings")
+        largest = draft.counter("largest_sibling_set")
+        if siblings > largest:
+            draft.bump("largest_sibling_set", siblings - largest)
     draft.client_states = draft.client_states.set(
-        op.client, attrs.evolve(client, pending=None, last_reads=last_reads)
+        op.client, ClientState(None, client.puts_issued, last_reads)
     )
