@@ -1,13 +1,15 @@
 """Put and get throughput and latency of a 3-node loopback dynref cluster, beside its floor.
 
     .venv/bin/python benchmarks/bench_cluster.py [--runs 3] [--seconds 5] [--in-flight 96]
-        [--only dynref|floor] [--profile DIR]
+        [--only dynref|floor] [--phase put|get] [--profile DIR]
 
 Each run starts a fresh system of three processes on 127.0.0.1, then measures two phases:
 
 1. puts: `--in-flight` workers, each with one request outstanding at a time, spread evenly over
    the three nodes, write fresh keys (a 100-byte value, empty context) for `--seconds`;
 2. gets: the same workers read random keys of those written, for `--seconds`.
+
+`--phase put` runs the first phase only (`--phase get` still writes, uncounted, what it reads).
 
 Each phase starts with a one-second warm-up that is not counted. Throughput is requests
 answered per second; latencies are from sending a request to its answer, in the client. The
@@ -264,17 +266,19 @@ async def phase(
 
 
 def one_run(
-    system: DynrefSystem | FloorSystem, seconds: float, in_flight: int
+    system: DynrefSystem | FloorSystem, seconds: float, in_flight: int, only_phase: str | None
 ) -> dict[str, PhaseResult]:
     endpoints = system.start()
     try:
         written: list[bytes] = []
         pids, has_status = system.pids(), system.name == "dynref"
         puts = asyncio.run(phase(endpoints, pids, has_status, "put", seconds, in_flight, written))
+        if only_phase == "put":
+            return {"put": puts}
         gets = asyncio.run(phase(endpoints, pids, has_status, "get", seconds, in_flight, written))
     finally:
         system.stop()
-    return {"put": puts, "get": gets}
+    return {"get": gets} if only_phase == "get" else {"put": puts, "get": gets}
 
 
 def median_row(name: str, kind: str, results: list[PhaseResult]) -> tuple[str, ...]:
@@ -300,6 +304,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="per phase (default 5)")
     parser.add_argument("--in-flight", type=int, default=96, help="requests outstanding")
     parser.add_argument("--only", choices=("dynref", "floor"), help="measure one system")
+    parser.add_argument("--phase", choices=("put", "get"), help="report one phase")
     parser.add_argument("--profile", type=Path, help="cProfile the dynref nodes into DIR")
     arguments = parser.parse_args()
     if arguments.runs < 1 or arguments.seconds <= 0 or arguments.in_flight < 1:
@@ -323,7 +328,8 @@ def main() -> None:
                     else FloorSystem()
                 )
                 started = time.monotonic()
-                for kind, result in one_run(system, arguments.seconds, arguments.in_flight).items():
+                measured = one_run(system, arguments.seconds, arguments.in_flight, arguments.phase)
+                for kind, result in measured.items():
                     results.setdefault((name, kind), []).append(result)
                     print(
                         f"  run {run + 1} {name} {kind}: {result.per_second:,.0f}/s, p50 "

@@ -14,8 +14,9 @@ does on the network, and nothing else:
 
 A peer answers `Replicate` with `ReplicateAck` and `Fetch` with a `FetchReply` holding a fixed
 one-sibling set. Every frame goes through dynref's codec (length prefix, msgpack, strict
-decoding); like the node's runtime, frames for one connection are written once per turn of the
-event loop rather than once each. Prints "ready" once its links to both peers are up.
+decoding); like the node, it reads whatever a connection has buffered at once, and writes the
+frames for one connection once per turn of the event loop rather than once each. Prints "ready"
+once its links to both peers are up.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from dynref.messages import (
     Replicate,
     ReplicateAck,
 )
-from dynref_io.codec import encode, read_frame
+from dynref_io.codec import FrameReader, encode, read_frame, read_frames
 from dynref_io.wire import ClientReplyFrame, PeerHello, WireObject
 
 HOST = "127.0.0.1"
@@ -99,15 +100,18 @@ class FloorNode:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         connection = BatchedWriter(writer)
-        frame = await read_frame(reader)
-        peer = frame.node_id if isinstance(frame, PeerHello) else None
+        first = await read_frame(reader)
+        peer = first.node_id if isinstance(first, PeerHello) else None
+        batch = [] if first is None else [first]
+        frames = FrameReader()
         with contextlib.suppress(ConnectionError):
-            while frame is not None:
-                if peer is None:
-                    self._client_frame(connection, frame)
-                elif not isinstance(frame, PeerHello):
-                    self._peer_frame(peer, frame)
-                frame = await read_frame(reader)
+            while batch:
+                for frame in batch:
+                    if peer is None:
+                        self._client_frame(connection, frame)
+                    elif not isinstance(frame, PeerHello):
+                        self._peer_frame(peer, frame)
+                batch = await read_frames(reader, frames)
         writer.close()
 
     def _client_frame(self, client: BatchedWriter, frame: object) -> None:

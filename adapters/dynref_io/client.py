@@ -37,7 +37,7 @@ from dynref.messages import (
     Unavailable,
 )
 
-from dynref_io.codec import DecodeError, FrameReader, encode, read_frame
+from dynref_io.codec import DecodeError, FrameReader, encode, read_frames
 from dynref_io.wire import (
     ClientReplyFrame,
     ErrorFrame,
@@ -165,6 +165,8 @@ class AsyncClient:
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._connecting = asyncio.Lock()
+        # Requests made in one turn of the event loop go out in one write at its end.
+        self._unsent: list[bytes] = []
 
     async def __aenter__(self) -> Self:
         await self.connect()
@@ -240,7 +242,9 @@ class AsyncClient:
         answer: asyncio.Future[WireObject] = asyncio.get_running_loop().create_future()
         self._waiting[frame.request_id] = answer
         try:
-            writer.write(encode(frame))
+            if not self._unsent:
+                asyncio.get_running_loop().call_soon(self._send_unsent)
+            self._unsent.append(encode(frame))
             async with asyncio.timeout(self.timeout):
                 return await answer
         except TimeoutError:
@@ -250,21 +254,32 @@ class AsyncClient:
         finally:
             self._waiting.pop(frame.request_id, None)
 
+    def _send_unsent(self) -> None:
+        frames, self._unsent = self._unsent, []
+        if frames and self._writer is not None:
+            self._writer.write(b"".join(frames))
+
     async def _read_answers(self, reader: asyncio.StreamReader) -> None:
+        frames = FrameReader()
         try:
             while True:
-                frame = await read_frame(reader)
-                if not isinstance(frame, ANSWER_TYPES):  # the end, an ErrorFrame, or garbage
-                    self._fail_waiting(_unexpected(frame, self._where))
+                batch = await read_frames(reader, frames)
+                if not batch:
+                    self._fail_waiting(_unexpected(None, self._where))
                     return
-                waiting = self._waiting.get(frame.request_id)
-                if waiting is not None and not waiting.done():
-                    waiting.set_result(frame)
+                for frame in batch:
+                    if not isinstance(frame, ANSWER_TYPES):  # an ErrorFrame, or garbage
+                        self._fail_waiting(_unexpected(frame, self._where))
+                        return
+                    waiting = self._waiting.get(frame.request_id)
+                    if waiting is not None and not waiting.done():
+                        waiting.set_result(frame)
         except (ConnectionError, OSError) as exc:
             self._fail_waiting(NodeConnectionError(f"lost the connection to {self._where}: {exc}"))
 
     def _fail_waiting(self, failure: NodeConnectionError) -> None:
         """Every request in flight fails; the next one reconnects."""
+        self._unsent.clear()
         if self._writer is not None:
             self._writer.close()
             self._writer = None

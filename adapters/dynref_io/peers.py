@@ -132,6 +132,9 @@ class PeerLinks:
             peer.node_id: PeerLink(self_id, peer, log) for peer in peers if peer.node_id != self_id
         }
         self.isolated: frozenset[str] = frozenset()
+        # The last message encoded and its frame: a coordinator sends the same Replicate or
+        # Fetch to each peer in turn, and the frame need only be encoded once.
+        self._last_sent: tuple[Message, bytes] | None = None
 
     def start(self) -> None:
         for link in self._links.values():
@@ -145,7 +148,14 @@ class PeerLinks:
         link = self._links.get(to)
         if link is None or to in self.isolated:
             return
-        link.send_frame(encode(message))
+        last = self._last_sent
+        # Equal messages share their parts (the versions), so this costs a few identity checks.
+        if last is not None and last[0] == message:
+            frame = last[1]
+        else:
+            frame = encode(message)
+            self._last_sent = (message, frame)
+        link.send_frame(frame)
 
     async def isolate(self, peers: Iterable[str]) -> None:
         """Cut the links to these peers (and heal the others); () heals everything."""

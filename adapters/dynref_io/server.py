@@ -31,7 +31,7 @@ from dynref.messages import (
     Request,
 )
 
-from dynref_io.codec import DecodeError, encode, read_frame
+from dynref_io.codec import DecodeError, FrameReader, encode, read_frame, read_frames
 from dynref_io.config_file import ClusterFile
 from dynref_io.peers import PeerLinks
 from dynref_io.runtime import NodeRuntime, log_line, node_status
@@ -250,16 +250,18 @@ class NodeServer:
             await self._refuse(reader, writer, f"{peer!r} is not a peer of {self.node_id}")
             return
         self._peer_connections[writer] = peer
+        frames = FrameReader()
         while True:
             await self.runtime.wait_for_room()
-            frame = await read_frame(reader)
-            if frame is None:
+            batch = await read_frames(reader, frames)
+            if not batch:
                 return
-            if not isinstance(frame, MESSAGE_TYPES):
-                await self._refuse(reader, writer, rejection(frame, "a node message"))
-                return
-            if peer not in self._peers.isolated:
-                self.runtime.submit(Receive(peer, cast(Message, frame)))
+            for frame in batch:
+                if not isinstance(frame, MESSAGE_TYPES):
+                    await self._refuse(reader, writer, rejection(frame, "a node message"))
+                    return
+                if peer not in self._peers.isolated:
+                    self.runtime.submit(Receive(peer, cast(Message, frame)))
 
     async def _serve_client(
         self,
@@ -268,22 +270,24 @@ class NodeServer:
         writer: asyncio.StreamWriter,
     ) -> None:
         connection = ClientConnection(writer)
-        frame: WireObject | DecodeError | None = first
+        frames = FrameReader()
+        batch: list[WireObject | DecodeError] = [first]
         try:
-            while frame is not None:
-                if isinstance(frame, CLIENT_REQUEST_TYPES):
-                    request_id = self._outbox.register(connection, frame.request_id)
-                    self.runtime.submit(Request(attrs.evolve(frame, request_id=request_id)))
-                elif isinstance(frame, StatusRequest):
-                    connection.write(encode(StatusReply(frame.request_id, self.status())))
-                elif isinstance(frame, FaultRequest):
-                    await self._isolate(frame.isolate)
-                    connection.write(encode(FaultReply(frame.request_id)))
-                else:
-                    await self._refuse(reader, writer, rejection(frame, "a client request"))
-                    return
+            while batch:
+                for frame in batch:
+                    if isinstance(frame, CLIENT_REQUEST_TYPES):
+                        request_id = self._outbox.register(connection, frame.request_id)
+                        self.runtime.submit(Request(attrs.evolve(frame, request_id=request_id)))
+                    elif isinstance(frame, StatusRequest):
+                        connection.write(encode(StatusReply(frame.request_id, self.status())))
+                    elif isinstance(frame, FaultRequest):
+                        await self._isolate(frame.isolate)
+                        connection.write(encode(FaultReply(frame.request_id)))
+                    else:
+                        await self._refuse(reader, writer, rejection(frame, "a client request"))
+                        return
                 await self.runtime.wait_for_room()
-                frame = await read_frame(reader)
+                batch = await read_frames(reader, frames)
         finally:
             self._outbox.forget(connection)
 
