@@ -190,7 +190,7 @@ def test_a_put_through_a_non_replica_is_forwarded_and_its_executions_recorded() 
     cluster = cluster.client_put("c1", outsider, KEY)
     (envelope,) = cluster.in_flight.values()
     assert isinstance(envelope.message, ForwardPut)
-    assert cluster.forwarded[(outsider, envelope.message.forward_id)] == 1
+    assert envelope.operation == 1
     cluster = drain(cluster)
     view = HistoryView(cluster)
     (execution,) = view.executions_of(cluster.history()[0])

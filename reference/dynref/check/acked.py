@@ -14,7 +14,9 @@ converged quiesce, what every replica holds). The rules:
 - INV-ACK-2 (runs with a disk loss): the same rule, but a write must survive only while one of
   its custodians kept its disk (`custody.kept_by_a_surviving_disk`): the nodes that durably
   stored it (in their store or as a hint) by the acknowledgement, with a hint's custody passing
-  to its owner when the holder deletes it after the handoff.
+  to its owner when the holder deletes it after the handoff. In lww the final winner must then
+  reach the lowest rank among the put's executions (`HistoryView.lww_floor`), not the greatest:
+  a retried put's other executions may have lived only on a disk that was lost.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def check_acknowledged_writes(view: HistoryView) -> list[Violation]:
             continue
         final = view.final_versions(op.key)
         if isinstance(final, LwwRegister):
-            problem = _lww_loss(view, op, final)
+            problem = _lww_loss(view, op, final, disk_loss)
         else:
             problem = _lost_value(view, op, final.values())
         if problem is not None:
@@ -56,10 +58,14 @@ def _lost_value(view: HistoryView, op: Operation, final: tuple[bytes, ...]) -> s
     return "not visible at quiescence, and no write had seen it"
 
 
-def _lww_loss(view: HistoryView, op: Operation, final: LwwRegister) -> str | None:
+def _lww_loss(view: HistoryView, op: Operation, final: LwwRegister, disk_loss: bool) -> str | None:
     rank = view.lww_rank(op)
     if rank is None:
         return None  # lost at its own coordinator to a later timestamp: never applied
+    if disk_loss:
+        # An applied execution held only by a disk since lost may vanish; what the surviving
+        # custodians hold (see `custody`) is a version of at least the floor.
+        rank = view.lww_floor(op) or rank
     if final.winner is not None and final.winner.rank() >= rank:
         return None
     return f"its version (timestamp {rank[0]}, actor {rank[1]}) outranks the surviving one"

@@ -2,7 +2,9 @@
 acknowledgement promises (checker id ACK-QUORUM, from REQ-COORD-3 and REQ-NODE-2).
 
 A node *holds* a put when a durable write it made (StoreVersions, or StoreHint for another
-node) contained the put's value; in lww, a version of at least the put's rank.
+node) contained the put's value; in lww, a version of at least the lowest rank among the put's
+executions (`HistoryView.lww_floor`): a retried put that lost at the coordinator that
+acknowledged it is held by the copies of the version that outranked it there.
 
 - ACK-QUORUM: an acknowledged put was held by at least W distinct nodes by the step that
   acknowledged it (acks follow durable writes, and the coordinator counts W distinct ackers).
@@ -12,8 +14,9 @@ node) contained the put's value; in lww, a version of at least the put's rank.
   coordinator are skipped too.
 - custody (INV-ACK-2): the custodians of an acknowledged put are the nodes that held it by the
   acknowledgement. Afterwards a custodian that loses its disk stops being one, and a hint holder
-  that deletes its hint after the owner's HandoffAck hands custody to the owner. The write must
-  survive while some custodian remains.
+  that deletes its hint after the owner's HandoffAck hands custody to the owner, if the owner
+  still has the disk it stored the handoff on. The write must survive while some custodian
+  remains.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from dynref.sim.records import DiskLossRecord, DurableRecord
 def _holds(view: HistoryView, op: Operation, write: StoreVersions | StoreHint) -> bool:
     versions = write.versions
     if isinstance(versions, LwwRegister):
-        rank = view.lww_rank(op, lowest=True)
+        rank = view.lww_floor(op)
         return rank is not None and versions.winner is not None and versions.winner.rank() >= rank
     return op.value is not None and op.value in versions.values()
 
@@ -87,22 +90,35 @@ def check_acknowledged_copies(view: HistoryView) -> list[Violation]:
 
 
 def kept_by_a_surviving_disk(view: HistoryView, op: Operation) -> bool:
-    """Whether some custodian of the acknowledged put still holds its disk at the end."""
+    """Whether some custodian of the acknowledged put still holds its disk at the end.
+
+    Custody passes from a hint holder to the owner only if the owner still holds the put on
+    the disk it acknowledged with: a HandoffAck may arrive after its sender lost that disk, and
+    no node can tell (the ack was true when sent), so the put then has one custodian fewer.
+    """
     assert op.completed is not None
     custodians: dict[str, str | None] = {
         node: target for node, (_, target) in holders(view, op, forget_lost_disks=True).items()
     }
+    on_disk: set[str] = set()
+    """Nodes that durably stored the put since they last lost their disk."""
     for record in view.records:
-        if record.step <= op.completed:
-            continue
         if isinstance(record, DiskLossRecord):
-            custodians.pop(record.node, None)
-        elif (
-            isinstance(record, DurableRecord)
-            and isinstance(record.write, DeleteHint)
-            and record.write.key == op.key
-            and custodians.get(record.node, "") == record.write.target
-        ):
-            del custodians[record.node]
-            custodians.setdefault(record.write.target, None)
+            on_disk.discard(record.node)
+            if record.step > op.completed:
+                custodians.pop(record.node, None)
+        elif isinstance(record, DurableRecord):
+            write = record.write
+            if isinstance(write, StoreVersions | StoreHint):
+                if write.key == op.key and _holds(view, op, write):
+                    on_disk.add(record.node)
+            elif (
+                record.step > op.completed
+                and isinstance(write, DeleteHint)
+                and write.key == op.key
+                and custodians.get(record.node, "") == write.target
+            ):
+                del custodians[record.node]
+                if write.target in on_disk:
+                    custodians.setdefault(write.target, None)
     return bool(custodians)

@@ -135,6 +135,17 @@ class HistoryView:
             return None
         return min(ranks) if lowest else max(ranks)
 
+    def lww_floor(self, op: Operation) -> tuple[int, str, bool, bytes] | None:
+        """The lowest rank among all the op's executions, applied or not.
+
+        A version of at least this rank holds the write: it is the write, or one that outranks
+        an execution of it and so absorbed it, as last-write-wins absorbs. An execution that
+        lost at its coordinator still counts: the coordinator stored and replicated the version
+        that outranked it, and acknowledged the put on those copies.
+        """
+        ranks = [record.lww_rank() for record in self.executions_of(op)]
+        return min(ranks) if ranks else None
+
     # ------------------------------------------------------------ faults
 
     @cached_property

@@ -76,8 +76,6 @@ class Cluster:
     client_states: immutables.Map[str, ClientState]
     operations: immutables.Map[int, Operation]
     next_operation: int
-    forwarded: immutables.Map[tuple[str, int], int]
-    """(forwarding node, forward id) -> the client operation a ForwardPut carries."""
     degraded: frozenset[str]
     """Live nodes that believe some peer down (so fallbacks may be in use)."""
     counters: Counters
@@ -106,7 +104,6 @@ class Cluster:
             client_states=immutables.Map({name: ClientState() for name in names}),
             operations=immutables.Map(),
             next_operation=1,
-            forwarded=immutables.Map(),
             degraded=frozenset(),
             counters=Counters(),
             quiescence=None,

@@ -80,7 +80,8 @@ def _deliver(draft: Draft, action: Deliver) -> None:
     if receiver is None or (envelope.sender, envelope.receiver) in draft.blocked:
         draft.bump("lost_to_faults")
         return
-    run_step(draft, envelope.receiver, receiver, Receive(envelope.sender, envelope.message))
+    event = Receive(envelope.sender, envelope.message)
+    run_step(draft, envelope.receiver, receiver, event, envelope.operation)
     draft.bump("delivered")
 
 
@@ -194,10 +195,6 @@ def _lose_disk(draft: Draft, action: LoseDisk) -> None:
     incarnation = slot.state.durable.incarnation + 1
     booted = boot(draft.config, action.node, incarnation, draft.clocks[action.node])
     draft.nodes = draft.nodes.set(action.node, booted.state)
-    # The new incarnation numbers its forwards from zero again: forget the old ones' owners.
-    stale = [key for key in draft.forwarded if key[0] == action.node]
-    for key in stale:
-        draft.forwarded = draft.forwarded.delete(key)
     draft.record(DiskLossRecord(draft.step, action.node, incarnation))
     for effect in booted.effects:
         route(draft, action.node, booted.state, effect)

@@ -27,6 +27,9 @@ class InFlight:
     sender: str
     receiver: str
     message: Message
+    operation: int | None = None
+    """The client operation a ForwardPut carries, so that wherever and whenever it lands (even
+    after its sender lost its disk and numbers its forwards anew) its execution is credited."""
 
 
 @attrs.frozen
@@ -82,7 +85,6 @@ CLUSTER_FIELDS = (
     "client_states",
     "operations",
     "next_operation",
-    "forwarded",
     "degraded",
     "counters",
     "quiescence",
@@ -119,7 +121,6 @@ class Draft:
     client_states: immutables.Map[str, ClientState]
     operations: immutables.Map[int, Operation]
     next_operation: int
-    forwarded: immutables.Map[tuple[str, int], int]
     degraded: frozenset[str]
     counters: Counters
     """The counters as the draft began; `counter` and `bump` see the tally since."""
@@ -141,7 +142,6 @@ class Draft:
         client_states: immutables.Map[str, ClientState],
         operations: immutables.Map[int, Operation],
         next_operation: int,
-        forwarded: immutables.Map[tuple[str, int], int],
         degraded: frozenset[str],
         counters: Counters,
         quiescence: Quiescence | None,
@@ -159,7 +159,6 @@ class Draft:
         self.client_states = client_states
         self.operations = operations
         self.next_operation = next_operation
-        self.forwarded = forwarded
         self.degraded = degraded
         self.counters = counters
         self.quiescence = quiescence
@@ -183,7 +182,6 @@ class Draft:
             self.client_states,
             self.operations,
             self.next_operation,
-            self.forwarded,
             self.degraded,
             counters,
             self.quiescence,

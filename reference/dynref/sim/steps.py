@@ -39,7 +39,11 @@ from dynref.sim.records import (
 from dynref.state import NodeState
 
 
-def run_step(draft: Draft, node: str, pre: NodeState, event: Event) -> None:
+def run_step(
+    draft: Draft, node: str, pre: NodeState, event: Event, operation: int | None = None
+) -> None:
+    """Step `node` and route the effects; `operation` is the client operation a received
+    ForwardPut carries (see `InFlight.operation`)."""
     result = step(pre, event)
     post = result.state
     draft.nodes = draft.nodes.set(node, post)
@@ -61,7 +65,6 @@ def run_step(draft: Draft, node: str, pre: NodeState, event: Event) -> None:
     if isinstance(event, Receive):
         message = event.message
         if isinstance(message, ForwardPut):
-            operation = draft.forwarded.get((event.sender, message.forward_id))
             write = (operation, message.key, message.value)
             _note_execution(draft, node, pre, post, result.effects, write)
     elif isinstance(event, Request) and not isinstance(event.request, ClientGet):
@@ -73,14 +76,16 @@ def run_step(draft: Draft, node: str, pre: NodeState, event: Event) -> None:
 
 def route(draft: Draft, node: str, post: NodeState, effect: Effect) -> None:
     if isinstance(effect, Send):
+        message = effect.message
+        operation = None
+        if isinstance(message, ForwardPut):
+            pending = post.volatile.forwards.get(message.forward_id)
+            operation = None if pending is None else pending.client_request_id
         message_id = draft.next_message_id
-        draft.in_flight = draft.in_flight.set(message_id, InFlight(node, effect.to, effect.message))
+        draft.in_flight = draft.in_flight.set(
+            message_id, InFlight(node, effect.to, message, operation)
+        )
         draft.next_message_id = message_id + 1
-        if isinstance(effect.message, ForwardPut):
-            pending = post.volatile.forwards.get(effect.message.forward_id)
-            if pending is not None:
-                key = (node, effect.message.forward_id)
-                draft.forwarded = draft.forwarded.set(key, pending.client_request_id)
     elif isinstance(effect, Reply):
         _on_reply(draft, node, effect)
     elif isinstance(effect, ProtocolError):
