@@ -15,6 +15,7 @@ from dynref.sim import (
     Crash,
     Delete,
     Deliver,
+    Duplicate,
     Get,
     LoseDisk,
     Put,
@@ -151,3 +152,83 @@ def test_custody_does_not_pass_to_an_owner_that_lost_the_disk_it_acknowledged_fr
         held = cluster.durable(node).data.get(b"k0")
         assert held is None or b"c2:2" not in held.values()
     assert not any(cluster.durable(node).hints for node in cluster.node_ids())
+
+
+# lww seed 26359 (clients c1 to c3; k0's preference list is n2, n5, n4). c2 puts c2:1 through
+# n2, which stores it at time 0. c1's put of c1:1 through n3 is forwarded to n2, and the forward
+# is duplicated. n2 runs the first copy at time 0 too: the rank (time, actor, value) of c1:1 is
+# below c2:1's, so c1:1 loses at once, as last-write-wins wants; n2 replicates c2:1 to n5 and
+# acknowledges c1's put on those copies. c1 then reads c2:1, which outranks its put: correct.
+# After a crash and restart, n2 runs the duplicate at time 20, where c1:1 wins. INV-READ-2 used
+# to measure the read against the put's lowest *applied* execution, the one after the read had
+# started, and so reported a read that could not have seen it.
+LWW_PUT_OUTRANKED_THEN_REAPPLIED_BY_A_DUPLICATE: tuple[Action, ...] = (
+    Put("c1", "n3", b"k0"),
+    Put("c2", "n2", b"k0"),
+    Duplicate(0),
+    Deliver(0),
+    Deliver(4),
+    Deliver(6),
+    Deliver(7),
+    Get("c1", "n5", b"k0"),
+    TickNode("n2", 20),
+    Deliver(8),
+    Crash("n2"),
+    RestartNode("n2"),
+)
+
+# lww seed 34900 (clients c1 and c2): the same story through other nodes. c2:1 is stored by n4
+# and n2 at time 0; c2's next put, c2:2, is forwarded by n1 to n2 (duplicated on the way), loses
+# there to c2:1 (equal times, actor n4#0 above n2#0) and is acknowledged on c2:1's copies; c2's
+# read returns c2:1; the duplicate later runs at n2 at time 35 and wins.
+LWW_PUT_OUTRANKED_BY_AN_EARLIER_ACTOR_THEN_REAPPLIED: tuple[Action, ...] = (
+    Put("c2", "n4", b"k0"),
+    Deliver(0),
+    Deliver(2),
+    Put("c2", "n1", b"k0"),
+    Duplicate(3),
+    Deliver(3),
+    Deliver(5),
+    Deliver(7),
+    Deliver(8),
+    TickNode("n2", 35),
+    Crash("n2"),
+    Get("c2", "n4", b"k0"),
+    Deliver(9),
+    RestartNode("n2"),
+)
+
+
+def _outranked_put_then_read(
+    cluster: Cluster, put_value: bytes, read_value: bytes
+) -> tuple[int, int]:
+    """Check the story both schedules tell; return the steps of the put's two executions."""
+    view = HistoryView(cluster)
+    put = next(op for op in cluster.history() if op.value == put_value)
+    read = next(op for op in cluster.history() if op.kind is OperationKind.GET)
+    assert put.acknowledged and put.completed is not None
+    assert read.invoked > put.completed and read.read_values == (read_value,)
+    first, second = view.executions_of(put)
+    assert first.node == second.node == "n2"
+    assert not first.applied and first.step < put.completed
+    assert second.applied and second.timestamp > first.timestamp
+    return first.step, second.step
+
+
+def test_an_lww_put_outranked_at_once_is_answered_by_the_version_that_outranked_it() -> None:
+    """INV-READ-2 (lww): a read after the ack may return the version that outranked the put,
+    even when a duplicate of the put is applied later."""
+    cluster = Cluster.start(explorer_config(Mode.LWW), CLIENTS)
+    cluster = cluster.apply_all(LWW_PUT_OUTRANKED_THEN_REAPPLIED_BY_A_DUPLICATE).quiesce()
+    violations = check_all(cluster)
+    assert violations == [], format_violations(violations)
+    _outranked_put_then_read(cluster, b"c1:1", b"c2:1")
+
+
+def test_an_lww_put_outranked_by_an_earlier_actor_is_answered_by_that_version() -> None:
+    """INV-READ-2 (lww): the same with the tie broken by actor rather than value."""
+    cluster = Cluster.start(explorer_config(Mode.LWW), ("c1", "c2"))
+    cluster = cluster.apply_all(LWW_PUT_OUTRANKED_BY_AN_EARLIER_ACTOR_THEN_REAPPLIED).quiesce()
+    violations = check_all(cluster)
+    assert violations == [], format_violations(violations)
+    _outranked_put_then_read(cluster, b"c2:2", b"c2:1")

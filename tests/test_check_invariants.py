@@ -235,6 +235,21 @@ def test_a_strict_quorum_read_must_see_an_acknowledged_put() -> None:
     assert found[0].steps == (0, op(cluster, 1).completed, 5, op(cluster, 2).completed)
 
 
+def test_an_lww_strict_quorum_read_must_see_the_put_or_a_version_that_outranks_it() -> None:
+    """INV-READ-2 (lww): a read that returns nothing after an acknowledged put is reported,
+    and so is one that returns only a version the put outranks."""
+    cluster = put_read_cycle(Mode.LWW)
+    assert check_read_your_writes(HistoryView(cluster)) == []
+    assert op(cluster, 2).read_values == (b"c1:1",)
+    empty = check_read_your_writes(HistoryView(with_read_values(cluster, 2, ())))
+    assert [v.invariant for v in empty] == ["INV-READ-2"]
+    assert "c1:1" in empty[0].message
+    # c3's read comes after c2's put of c2:1, which outranks c1:1: returning c1:1 alone is stale.
+    stale = check_read_your_writes(HistoryView(with_read_values(cluster, 4, (b"c1:1",))))
+    assert [v.invariant for v in stale] == ["INV-READ-2"]
+    assert "c2:1" in stale[0].message
+
+
 def test_read_your_writes_is_not_promised_once_fallbacks_may_be_used() -> None:
     """INV-READ-2 applies only in clean windows: after a timeout marks a node down it is silent."""
     cluster = start()

@@ -21,7 +21,8 @@ INV-READ-1, every mode:
 INV-READ-2 (R + W > N): a read invoked after a put was acknowledged, within a clean window from
 the put's invocation to the read's completion, returns the put's value, or some write that had
 seen the value was executed by a coordinator before the read completed (dvv, vclock); in lww,
-or a version that outranks the put's was applied before the read completed.
+or a version that outranks one of the put's executions up to its acknowledgement was applied
+before the read completed (an execution that lost at its coordinator is outranked already).
 """
 
 from __future__ import annotations
@@ -181,14 +182,24 @@ def check_read_your_writes(view: HistoryView) -> list[Violation]:
 
 
 def _outranked_before(view: HistoryView, put: Operation, step: int) -> bool:
-    rank = view.lww_rank(put, lowest=True)
-    if rank is None:
-        return True  # never applied: a greater version was already stored
+    """Whether, by `step`, a version was applied that outranks an execution of `put` that
+    could have produced its acknowledgement.
+
+    Only executions up to the acknowledgement count: a duplicated forward may run the put
+    again later, with a later clock, and the read owes nothing to that execution. An execution
+    that lost at its coordinator is outranked by the version stored there, which some applied
+    execution created earlier, so it needs no case of its own.
+    """
+    assert put.completed is not None
+    ranks = [e.lww_rank() for e in view.executions_of(put) if e.step <= put.completed]
+    if not ranks:
+        return True  # acknowledged with no execution: the acknowledgement checks report it
+    floor = min(ranks)
     return any(
         isinstance(record, ExecutionRecord)
         and record.key == put.key
         and record.applied
         and record.step <= step
-        and record.lww_rank() > rank
+        and record.lww_rank() > floor
         for record in view.records
     )

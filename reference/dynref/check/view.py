@@ -121,10 +121,8 @@ class HistoryView:
     def executed_once(self, op: Operation) -> bool:
         return len(self.executions_of(op)) == 1
 
-    def lww_rank(
-        self, op: Operation, *, lowest: bool = False
-    ) -> tuple[int, str, bool, bytes] | None:
-        """The greatest (or lowest) rank among the op's executions that won at their coordinator.
+    def lww_rank(self, op: Operation) -> tuple[int, str, bool, bytes] | None:
+        """The greatest rank among the op's executions that won at their coordinator.
 
         A retried or duplicated request executes more than once, each time with its
         coordinator's clock: every applied execution persists unless outranked, so the final
@@ -133,7 +131,7 @@ class HistoryView:
         ranks = [record.lww_rank() for record in self.executions_of(op) if record.applied]
         if not ranks:
             return None
-        return min(ranks) if lowest else max(ranks)
+        return max(ranks)
 
     def lww_floor(self, op: Operation) -> tuple[int, str, bool, bytes] | None:
         """The lowest rank among all the op's executions, applied or not.
