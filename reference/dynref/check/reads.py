@@ -190,11 +190,9 @@ def _outranked_before(view: HistoryView, put: Operation, step: int) -> bool:
     that lost at its coordinator is outranked by the version stored there, which some applied
     execution created earlier, so it needs no case of its own.
     """
-    assert put.completed is not None
-    ranks = [e.lww_rank() for e in view.executions_of(put) if e.step <= put.completed]
-    if not ranks:
+    floor = view.lww_floor(put, until=put.completed)
+    if floor is None:
         return True  # acknowledged with no execution: the acknowledgement checks report it
-    floor = min(ranks)
     return any(
         isinstance(record, ExecutionRecord)
         and record.key == put.key

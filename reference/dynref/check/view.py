@@ -133,15 +133,21 @@ class HistoryView:
             return None
         return max(ranks)
 
-    def lww_floor(self, op: Operation) -> tuple[int, str, bool, bytes] | None:
-        """The lowest rank among all the op's executions, applied or not.
+    def lww_floor(
+        self, op: Operation, until: int | None = None
+    ) -> tuple[int, str, bool, bytes] | None:
+        """The lowest rank among the op's executions (up to step `until`), applied or not.
 
         A version of at least this rank holds the write: it is the write, or one that outranks
         an execution of it and so absorbed it, as last-write-wins absorbs. An execution that
         lost at its coordinator still counts: the coordinator stored and replicated the version
         that outranked it, and acknowledged the put on those copies.
         """
-        ranks = [record.lww_rank() for record in self.executions_of(op)]
+        ranks = [
+            record.lww_rank()
+            for record in self.executions_of(op)
+            if until is None or record.step <= until
+        ]
         return min(ranks) if ranks else None
 
     # ------------------------------------------------------------ faults
