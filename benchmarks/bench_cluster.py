@@ -43,8 +43,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import attrs
-from dynref_io.client import AsyncClient, DynrefError
-from dynref_io.clusterctl import PID_FILE, LocalCluster, create_cluster, free_ports
+from dynref_io.client.native import AsyncClient, DynrefError
+from dynref_io.node.local_cluster import PID_FILE, LocalCluster, create_cluster, free_ports
 
 HOST = "127.0.0.1"
 FLOOR_PROGRAM = Path(__file__).resolve().parent / "floor_cluster.py"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from dynref.causality import DvvSet, VersionVector
 from dynref.messages import StoreMeta, StoreVersions
-from dynref_io.storage import SqliteStorage
+from dynref_io.storage.stores import SqliteStorage
 
 BATCH_SIZES = (1, 10, 100)
 VALUE = b"x" * 100

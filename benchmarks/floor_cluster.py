@@ -38,8 +38,8 @@ from dynref.messages import (
     Replicate,
     ReplicateAck,
 )
-from dynref_io.codec import FrameReader, encode, read_frame, read_frames
-from dynref_io.wire import ClientReplyFrame, PeerHello, WireObject
+from dynref_io.wire.codec import FrameReader, encode, read_frame, read_frames
+from dynref_io.wire.frames import ClientReplyFrame, PeerHello, WireObject
 
 HOST = "127.0.0.1"
 ACTOR = "floor#1"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from dynref_io import cli
-from dynref_io.clusterctl import free_ports
+from dynref_io.node.local_cluster import free_ports
 
 from tests.test_server_inprocess import cluster_file, serving
 

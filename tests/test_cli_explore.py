@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from dynref.check import HistoryView, Violation, violation
-from dynref_io import cli, cli_explore
+from dynref_io import cli
+from dynref_io.cli import explore as cli_explore
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,7 +25,7 @@ def check_no_put_is_ever_acknowledged(view: HistoryView) -> list[Violation]:
     ]
 
 
-EXPLORE_MODULE = "dynref_io.cli_explore"
+EXPLORE_MODULE = "dynref_io.cli.explore"
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 from dynref.ring import build_ring
-from dynref_io.client import (
+from dynref_io.client.native import (
     AsyncClient,
     Client,
     GetResult,
@@ -19,7 +19,7 @@ from dynref_io.client import (
     TooLargeError,
     UnavailableError,
 )
-from dynref_io.clusterctl import free_ports
+from dynref_io.node.local_cluster import free_ports
 
 from tests.test_server_inprocess import cluster_file, serving
 

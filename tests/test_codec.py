@@ -40,8 +40,8 @@ from dynref.messages import (
     Send,
     StoreVersions,
 )
-from dynref_io import wire
-from dynref_io.codec import (
+from dynref_io.wire import frames as wire
+from dynref_io.wire.codec import (
     INT_MAX,
     INT_MIN,
     MAX_FRAME_BYTES,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from dynref.causality import Mode
 from dynref.ring import Strategy
-from dynref_io.config_file import (
+from dynref_io.node.config_file import (
     ConfigError,
     NodeAddress,
     build_cluster_file,

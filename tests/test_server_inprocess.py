@@ -14,11 +14,11 @@ from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from dynref_io.client import Client
-from dynref_io.clusterctl import free_ports
-from dynref_io.config_file import ClusterFile, NodeAddress, build_cluster_file
-from dynref_io.server import NodeServer
-from dynref_io.storage import MemoryStorage
+from dynref_io.client.native import Client
+from dynref_io.node.config_file import ClusterFile, NodeAddress, build_cluster_file
+from dynref_io.node.local_cluster import free_ports
+from dynref_io.node.server import NodeServer
+from dynref_io.storage.stores import MemoryStorage
 
 T = TypeVar("T")
 

@@ -29,8 +29,8 @@ from dynref.messages import (
 )
 from dynref.ring import NodeSpec
 from dynref.state import DurableState
-from dynref_io.runtime import MAX_QUEUED_EVENTS, NodeRuntime, node_status
-from dynref_io.storage import MemoryStorage
+from dynref_io.node.runtime import MAX_QUEUED_EVENTS, NodeRuntime, node_status
+from dynref_io.storage.stores import MemoryStorage
 
 Log = list[tuple[str, object]]
 

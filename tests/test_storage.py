@@ -22,7 +22,7 @@ from dynref.messages import (
 )
 from dynref.node import boot, recover
 from dynref.state import DurableState
-from dynref_io.storage import (
+from dynref_io.storage.stores import (
     MemoryStorage,
     SqliteStorage,
     Storage,
@@ -200,7 +200,7 @@ WRITER = """
 import sys
 from dynref.causality import DvvSet, VersionVector
 from dynref.messages import StoreMeta, StoreVersions
-from dynref_io.storage import SqliteStorage
+from dynref_io.storage.stores import SqliteStorage
 
 storage = SqliteStorage(sys.argv[1])
 generation = 0

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from dynref.ring import Ring, build_ring
-from dynref_io.clusterctl import LocalCluster, create_cluster
+from dynref_io.node.local_cluster import LocalCluster, create_cluster
 
 # Short timers keep each scenario to seconds; the request timeout leaves room for a loaded
 # 2-core machine (a put that times out is only unacknowledged, never wrong).

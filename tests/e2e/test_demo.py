@@ -15,7 +15,7 @@ from dynref.ring import NodeSpec, build_ring
 from dynref.sim import OperationKind
 from dynref.state import DurableState
 from dynref_io.cli import main
-from dynref_io.demo_checks import (
+from dynref_io.demo.checks import (
     HistoryRecorder,
     RecordedRun,
     check_history,

@@ -7,9 +7,9 @@ import socket
 
 import pytest
 from dynref.messages import ClientGet, Probe
-from dynref_io.clusterctl import LocalCluster
-from dynref_io.codec import MAX_FRAME_BYTES, FrameReader, encode
-from dynref_io.wire import ErrorFrame, PeerHello
+from dynref_io.node.local_cluster import LocalCluster
+from dynref_io.wire.codec import MAX_FRAME_BYTES, FrameReader, encode
+from dynref_io.wire.frames import ErrorFrame, PeerHello
 
 from tests.e2e.conftest import StartCluster
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from dynref_io.clusterctl import ClusterError, LocalCluster
+from dynref_io.node.local_cluster import ClusterError, LocalCluster
 
 TIMER_FLAGS = ["--request-timeout", "300", "--handoff-interval", "200", "--probe-interval", "200"]
 

@@ -7,10 +7,10 @@ import itertools
 import shutil
 
 import pytest
-from dynref_io.client import AsyncClient, DynrefError
-from dynref_io.clusterctl import LocalCluster
-from dynref_io.server import STORAGE_FILE
-from dynref_io.storage import SqliteStorage
+from dynref_io.client.native import AsyncClient, DynrefError
+from dynref_io.node.local_cluster import LocalCluster
+from dynref_io.node.server import STORAGE_FILE
+from dynref_io.storage.stores import SqliteStorage
 
 from tests.e2e.conftest import StartCluster, eventually, ring_of
 

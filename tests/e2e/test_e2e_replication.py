@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from dynref_io.client import QuorumError
-from dynref_io.clusterctl import LocalCluster
+from dynref_io.client.native import QuorumError
+from dynref_io.node.local_cluster import LocalCluster
 
 from tests.e2e.conftest import StartCluster, eventually, ring_of
 

@@ -19,9 +19,9 @@ from collections.abc import Callable, Sequence
 import attrs
 
 SUBCOMMAND_MODULES: tuple[str, ...] = (
-    "dynref_io.cli_store",  # node, cluster, put, get, delete
-    "dynref_io.cli_demo",  # demo
-    "dynref_io.cli_explore",  # explore, replay, search
+    "dynref_io.cli.store",  # node, cluster, put, get, delete
+    "dynref_io.cli.demo",  # demo
+    "dynref_io.cli.explore",  # explore, replay, search
 )
 
 EXIT_FAILURE = 1
@@ -83,11 +83,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return status
-
-
-if __name__ == "__main__":
-    # Run as `python -m dynref_io.cli` (how cluster nodes are spawned) this file is `__main__`;
-    # the subcommand modules raise the exceptions of `dynref_io.cli`, so dispatch from there.
-    from dynref_io.cli import main as dynref_main
-
-    sys.exit(dynref_main())

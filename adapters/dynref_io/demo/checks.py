@@ -51,9 +51,9 @@ from dynref.sim.records import Record
 from dynref.sim.settle import describe_versions
 from dynref.state import DurableState
 
-from dynref_io.clusterctl import LOG_FILE, LocalCluster
-from dynref_io.server import STORAGE_FILE
-from dynref_io.storage import SqliteStorage
+from dynref_io.node.local_cluster import LOG_FILE, LocalCluster
+from dynref_io.node.server import STORAGE_FILE
+from dynref_io.storage.stores import SqliteStorage
 
 LOST_WRITE = "INV-ACK-1"
 SIBLING_BOUND_MAX_PUTS = 500

@@ -31,12 +31,12 @@ from dynref.messages import (
     Request,
 )
 
-from dynref_io.codec import DecodeError, FrameReader, encode, read_frame, read_frames
-from dynref_io.config_file import ClusterFile
-from dynref_io.peers import PeerLinks
-from dynref_io.runtime import NodeRuntime, log_line, node_status
-from dynref_io.storage import SqliteStorage, Storage
-from dynref_io.wire import (
+from dynref_io.node.config_file import ClusterFile
+from dynref_io.node.peers import PeerLinks
+from dynref_io.node.runtime import NodeRuntime, log_line, node_status
+from dynref_io.storage.stores import SqliteStorage, Storage
+from dynref_io.wire.codec import DecodeError, FrameReader, encode, read_frame, read_frames
+from dynref_io.wire.frames import (
     ClientReplyFrame,
     ErrorFrame,
     FaultReply,

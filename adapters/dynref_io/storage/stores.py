@@ -26,7 +26,7 @@ from dynref.causality import AnyVersions
 from dynref.messages import DeleteHint, DurableWrite, StoreHint, StoreMeta, StoreVersions
 from dynref.state import DurableState, Hints
 
-from dynref_io.codec import DecodeError, decode_versions, encode_versions
+from dynref_io.wire.codec import DecodeError, decode_versions, encode_versions
 
 SCHEMA_VERSION = 1
 """Stored in SQLite's `user_version`; a store of another version is refused, not guessed at."""

@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable
 
 from dynref.messages import Message
 
-from dynref_io.codec import DecodeError, encode, read_frame
-from dynref_io.config_file import NodeAddress
-from dynref_io.wire import ErrorFrame, PeerHello
+from dynref_io.node.config_file import NodeAddress
+from dynref_io.wire.codec import DecodeError, encode, read_frame
+from dynref_io.wire.frames import ErrorFrame, PeerHello
 
 INITIAL_BACKOFF_S = 0.05
 MAX_BACKOFF_S = 1.0

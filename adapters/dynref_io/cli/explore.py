@@ -25,7 +25,8 @@ from dynref.explore.swarm import DEFAULT_SCHEDULE_STEPS, SwarmSettings
 from dynref.sim import DEFAULT_QUIESCE_BOUND, fingerprint, from_jsonl, replay
 
 from dynref_io.cli import Subcommand, UsageError
-from dynref_io.cli_options import (
+from dynref_io.cli.explore_runner import ProgressBar, run_seeds, save_trace, shrink_all
+from dynref_io.cli.options import (
     add_check_flag,
     at_least,
     check_quorums,
@@ -33,8 +34,7 @@ from dynref_io.cli_options import (
     quorum_flags,
     seed_range,
 )
-from dynref_io.cli_search import add_search_arguments, run_search
-from dynref_io.explore_runner import ProgressBar, run_seeds, save_trace, shrink_all
+from dynref_io.cli.search import add_search_arguments, run_search
 
 DEFAULT_TRACE_DIR = Path("traces")
 

@@ -23,8 +23,8 @@ from typing import TypeVar
 import attrs
 from dynref.sim import OperationKind
 
-from dynref_io.client import AsyncClient, DynrefError, NodeConnectionError, QuorumError
-from dynref_io.demo_checks import HistoryRecorder
+from dynref_io.client.native import AsyncClient, DynrefError, NodeConnectionError, QuorumError
+from dynref_io.demo.checks import HistoryRecorder
 
 T = TypeVar("T")
 

@@ -27,8 +27,8 @@ from typing import Any
 import dynref
 
 import dynref_io
-from dynref_io.client import Client, DynrefError
-from dynref_io.config_file import (
+from dynref_io.client.native import Client, DynrefError
+from dynref_io.node.config_file import (
     ClusterFile,
     NodeAddress,
     build_cluster_file,

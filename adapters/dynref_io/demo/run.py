@@ -30,9 +30,8 @@ from dynref.config import ClusterConfig
 from dynref.ring import build_ring
 from dynref.sim import Operation, OperationKind
 
-from dynref_io.client import AsyncClient, DynrefError, GetResult
-from dynref_io.clusterctl import LocalCluster, create_cluster
-from dynref_io.demo_checks import (
+from dynref_io.client.native import AsyncClient, DynrefError, GetResult
+from dynref_io.demo.checks import (
     SIBLING_BOUND_MAX_PUTS,
     HistoryRecorder,
     RecordedRun,
@@ -46,7 +45,8 @@ from dynref_io.demo_checks import (
     settled_quiescence,
     unsettled_statuses,
 )
-from dynref_io.demo_workload import NodeEndpoint, demo_clients
+from dynref_io.demo.workload import NodeEndpoint, demo_clients
+from dynref_io.node.local_cluster import LocalCluster, create_cluster
 
 NODES = 5
 VICTIM = "n2"

@@ -42,7 +42,7 @@ from dynref.messages import (
 from dynref.node import Step, boot, recover, step
 from dynref.state import NodeState
 
-from dynref_io.storage import Storage
+from dynref_io.storage.stores import Storage
 
 T = TypeVar("T")
 

@@ -1,11 +1,11 @@
 """Length-prefixed msgpack frames for every value that crosses a connection (docs/wire-format.md).
 
 A frame is a 4-byte big-endian body length, then a msgpack body `[version, tag, field...]`;
-a value nested inside is `[tag, field...]`. Encoding and decoding are generic (`dynref_io.schema`
-compiles the attrs field annotations of the registered types in `dynref_io.wire`), so no message
-has code of its own. Decoding is strict and total: any bytes give a wire object or a
-`DecodeError` value, and an object is built only from fields that were all checked against
-their annotations.
+a value nested inside is `[tag, field...]`. Encoding and decoding are generic
+(`dynref_io.wire.schema` compiles the attrs field annotations of the registered types in
+`dynref_io.wire.frames`), so no message has code of its own. Decoding is strict and total: any
+bytes give a wire object or a `DecodeError` value, and an object is built only from fields that
+were all checked against their annotations.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import cast
 
 from dynref.causality import AnyVersions
 
-from dynref_io.schema import INT_MAX, INT_MIN, DecodeError, Schema
-from dynref_io.wire import FRAME_TAGS, PART_TAGS, WELL_FORMED, WireObject
+from dynref_io.wire.frames import FRAME_TAGS, PART_TAGS, WELL_FORMED, WireObject
+from dynref_io.wire.schema import INT_MAX, INT_MIN, DecodeError, Schema
 
 MAX_FRAME_BYTES = 4 * 1024 * 1024
 """The default limit on a frame's body; the core limits values to 1 MiB."""

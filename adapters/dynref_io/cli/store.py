@@ -10,21 +10,21 @@ from typing import Any
 from dynref.causality import Mode
 
 from dynref_io.cli import CommandError, Subcommand, UsageError
-from dynref_io.client import Client, DynrefError, GetResult, NodeConnectionError
-from dynref_io.clusterctl import (
-    CLUSTER_FILE,
-    ClusterError,
-    LocalCluster,
-    create_cluster,
-)
-from dynref_io.config_file import (
+from dynref_io.client.native import Client, DynrefError, GetResult, NodeConnectionError
+from dynref_io.node.config_file import (
     ClusterFile,
     ConfigError,
     NodeAddress,
     build_cluster_file,
     load_cluster_file,
 )
-from dynref_io.server import run_node
+from dynref_io.node.local_cluster import (
+    CLUSTER_FILE,
+    ClusterError,
+    LocalCluster,
+    create_cluster,
+)
+from dynref_io.node.server import run_node
 
 # Cluster parameters settable by flag: (flag, key in the config file, help).
 SETTING_FLAGS = (

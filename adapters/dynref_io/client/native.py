@@ -37,8 +37,8 @@ from dynref.messages import (
     Unavailable,
 )
 
-from dynref_io.codec import DecodeError, FrameReader, encode, read_frames
-from dynref_io.wire import (
+from dynref_io.wire.codec import DecodeError, FrameReader, encode, read_frames
+from dynref_io.wire.frames import (
     ClientReplyFrame,
     ErrorFrame,
     FaultReply,

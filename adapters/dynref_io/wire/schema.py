@@ -4,7 +4,7 @@ and decoders of msgpack values (docs/wire-format.md).
 A `Schema` walks the field annotations of the types it is given, once, and compiles each into a
 pair of functions; no type has code of its own. Decoding is strict and total: any bytes give a
 value or a `DecodeError`, and an object is built only from fields that were all checked against
-their annotations, then checked against its invariants. `dynref_io.codec` holds the schema of
+their annotations, then checked against its invariants. `dynref_io.wire.codec` holds the schema of
 dynref's wire types and frames them.
 """
 
@@ -20,7 +20,7 @@ from typing import Any, cast
 import attrs
 import msgpack  # type: ignore[import-untyped]
 
-from dynref_io.wire import PROTOCOL_VERSION
+from dynref_io.wire.frames import PROTOCOL_VERSION
 
 INT_MIN = -(2**63)
 INT_MAX = 2**63 - 1

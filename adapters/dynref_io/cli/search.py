@@ -27,14 +27,14 @@ from dynref.explore.exhaustive import (
 )
 
 from dynref_io.cli import UsageError
-from dynref_io.cli_options import (
+from dynref_io.cli.explore_runner import save_trace
+from dynref_io.cli.options import (
     add_check_flag,
     at_least,
     check_quorums,
     load_checks,
     quorum_flags,
 )
-from dynref_io.explore_runner import save_trace
 
 
 def add_search_arguments(parser: argparse.ArgumentParser) -> None:

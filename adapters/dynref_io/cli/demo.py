@@ -1,4 +1,4 @@
-"""The `demo` subcommand: run the demo of `dynref_io.demo` and print its verdict."""
+"""The `demo` subcommand: run the demo of `dynref_io.demo.run` and print its verdict."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 from dynref_io.cli import CommandError, Subcommand, UsageError
-from dynref_io.client import DynrefError
-from dynref_io.clusterctl import CLUSTER_FILE, ClusterError
-from dynref_io.config_file import ConfigError
-from dynref_io.demo import CUT_OFF, NODES, VICTIM, DemoPlan, DemoReport, run_demo
+from dynref_io.client.native import DynrefError
+from dynref_io.demo.run import CUT_OFF, NODES, VICTIM, DemoPlan, DemoReport, run_demo
+from dynref_io.node.config_file import ConfigError
+from dynref_io.node.local_cluster import CLUSTER_FILE, ClusterError
 
 MAX_PHASE_SECONDS = 60.0
 

@@ -1,0 +1,1 @@
+"""Durable storage of a node's `DurableState`: SQLite for real nodes, memory for tests."""
