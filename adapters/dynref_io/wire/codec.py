@@ -16,7 +16,8 @@ from typing import cast
 from dynref.causality import AnyVersions
 
 from dynref_io.wire.frames import FRAME_TAGS, PART_TAGS, WELL_FORMED, WireObject
-from dynref_io.wire.schema import INT_MAX, INT_MIN, DecodeError, Schema
+from dynref_io.wire.schema import Schema
+from dynref_io.wire.shapes import INT_MAX, INT_MIN, DecodeError
 
 MAX_FRAME_BYTES = 4 * 1024 * 1024
 """The default limit on a frame's body; the core limits values to 1 MiB."""

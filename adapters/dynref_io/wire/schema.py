@@ -14,163 +14,25 @@ import enum
 import itertools
 import types
 import typing
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 import attrs
 import msgpack  # type: ignore[import-untyped]
 
 from dynref_io.wire.frames import PROTOCOL_VERSION
-
-INT_MIN = -(2**63)
-INT_MAX = 2**63 - 1
-"""Integers travel as signed 64-bit, what every msgpack implementation reads back."""
-
-
-@attrs.frozen
-class DecodeError:
-    """Why some bytes are not a frame or a value; returned, never raised, by the decoders."""
-
-    reason: str
-
-
-class _InvalidError(Exception):
-    """A defect found while decoding; the public functions turn it into a `DecodeError`.
-
-    The path to the defect (`.versions.vv.entries[2]`) is collected while the stack unwinds, so
-    that decoding valid input never spends time formatting locations.
-    """
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.segments: list[str] = []
-
-    def at(self, segment: str) -> _InvalidError:
-        self.segments.append(segment)
-        return self
-
-    def describe(self, root: str) -> str:
-        return f"{root}{''.join(reversed(self.segments))}: {self.reason}"
-
-
-class _MsgpackMap(list[tuple[Any, Any]]):
-    """A msgpack map as its pairs in wire order, so that duplicate keys can be rejected."""
-
-
-def _kind(raw: object) -> str:
-    """The msgpack type of a decoded value, as the docs and the error messages name it."""
-    if raw is None:
-        return "nil"
-    if isinstance(raw, bool):  # before int: bool is an int subclass
-        return "bool"
-    if isinstance(raw, int):
-        return "int"
-    if isinstance(raw, str):
-        return "str"
-    if isinstance(raw, bytes):
-        return "bin"
-    if isinstance(raw, _MsgpackMap):
-        return "map"
-    if isinstance(raw, list):
-        return "array"
-    if isinstance(raw, float):
-        return "float"
-    return "ext"
-
-
-_KIND_TYPES: dict[str, type] = {
-    "nil": type(None),
-    "bool": bool,
-    "int": int,
-    "str": str,
-    "bin": bytes,
-    "map": _MsgpackMap,
-    "array": list,
-}
-"""The exact Python type msgpack decodes each kind to (`_unpack` makes maps `_MsgpackMap`)."""
-
-
-def _mismatch(expected: str, raw: object) -> _InvalidError:
-    return _InvalidError(f"expected {expected}, got {_kind(raw)}")
-
-
-@attrs.frozen
-class _Shape:
-    """How values of one annotation travel: their msgpack kind and the two conversions.
-
-    `encode` raises ValueError for a value that does not match the annotation (a programming
-    error of the sender); `decode` raises `_InvalidError` for untrusted input that does not.
-    """
-
-    kind: str
-    name: str
-    encode: Callable[[Any], Any]
-    decode: Callable[[Any], Any]
-    classes: frozenset[type] = frozenset()  # for kind "array": the attrs classes, told by tag
-
-
-def _scalar(kind: str, python_type: type) -> _Shape:
-    # `type(...) is`, not isinstance: a bool is an int to Python, not to msgpack.
-    if python_type is int:
-        return _Shape(kind, kind, _encode_int, _decode_int)
-
-    def encode(value: Any) -> Any:
-        if type(value) is not python_type:
-            raise ValueError(f"expected {python_type.__name__}, got {type(value).__name__}")
-        return value
-
-    def decode(raw: Any) -> Any:
-        if type(raw) is not python_type:
-            raise _mismatch(kind, raw)
-        return raw
-
-    return _Shape(kind, kind, encode, decode)
-
-
-def _encode_int(value: Any) -> Any:
-    if type(value) is not int:
-        raise ValueError(f"expected int, got {type(value).__name__}")
-    if not INT_MIN <= value <= INT_MAX:
-        raise ValueError(f"int {value} does not fit in signed 64 bits")
-    return value
-
-
-def _decode_int(raw: Any) -> Any:
-    if type(raw) is not int:
-        raise _mismatch("int", raw)
-    if not INT_MIN <= raw <= INT_MAX:
-        raise _InvalidError(f"int {raw} does not fit in signed 64 bits")
-    return raw
-
-
-_SCALARS: dict[object, _Shape] = {
-    type(None): _scalar("nil", type(None)),
-    bool: _scalar("bool", bool),
-    int: _scalar("int", int),
-    str: _scalar("str", str),
-    bytes: _scalar("bin", bytes),
-}
-
-
-def _locate_defect(
-    decoders: Iterable[Callable[[Any], Any]], raws: Iterable[Any], labels: Iterable[str]
-) -> _InvalidError:
-    """Decode the items again one by one and return the first defect, located by its label.
-
-    Decoding is pure, so the item that failed on the fast path fails here the same way; valid
-    input never comes this way, and so never pays for labelling every item.
-    """
-    for decode, raw, label in zip(decoders, raws, labels, strict=False):
-        try:
-            decode(raw)
-        except _InvalidError as defect:
-            return defect.at(label)
-    return _InvalidError("an item failed to decode, then decoded")  # pragma: no cover
-
-
-def _index_labels(count: int) -> Iterator[str]:
-    return (f"[{index}]" for index in range(count))
+from dynref_io.wire.shapes import (
+    KIND_TYPES,
+    SCALARS,
+    DecodeError,
+    InvalidError,
+    MsgpackMap,
+    Shape,
+    index_labels,
+    kind_of,
+    locate_defect,
+    mismatch,
+)
 
 
 class Schema:
@@ -196,8 +58,8 @@ class Schema:
             self._tag_of[cls] = tag
         self._frame_classes = frozenset(cls for _, cls in frames)
         self._well_formed = dict(well_formed)
-        self._fields: dict[type, tuple[tuple[str, _Shape], ...]] = {}
-        self._shapes: dict[Any, _Shape] = {}
+        self._fields: dict[type, tuple[tuple[str, Shape], ...]] = {}
+        self._shapes: dict[Any, Shape] = {}
         # Filled once every class is compiled; tagged shapes hold the dicts, not their entries.
         self._builders: dict[int, Callable[[list[Any], int], Any]] = {}
         self._field_encoders: dict[type, Callable[[Any], list[Any]]] = {}
@@ -209,7 +71,7 @@ class Schema:
 
     # ------------------------------------------------------------ compiling annotations
 
-    def _fields_of(self, cls: type) -> tuple[tuple[str, _Shape], ...]:
+    def _fields_of(self, cls: type) -> tuple[tuple[str, Shape], ...]:
         compiled = self._fields.get(cls)
         if compiled is None:
             hints = typing.get_type_hints(cls)
@@ -220,7 +82,7 @@ class Schema:
             self._fields[cls] = compiled
         return compiled
 
-    def shape(self, annotation: Any) -> _Shape:
+    def shape(self, annotation: Any) -> Shape:
         """The compiled shape of a field annotation; TypeError when the wire cannot carry it."""
         compiled = self._shapes.get(annotation)
         if compiled is None:
@@ -228,8 +90,8 @@ class Schema:
             self._shapes[annotation] = compiled
         return compiled
 
-    def _compile(self, annotation: Any) -> _Shape:
-        scalar = _SCALARS.get(annotation)
+    def _compile(self, annotation: Any) -> Shape:
+        scalar = SCALARS.get(annotation)
         if scalar is not None:
             return scalar
         if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
@@ -247,11 +109,11 @@ class Schema:
             return self._union(args)
         raise TypeError(f"the wire cannot carry {annotation!r}")
 
-    def _enum(self, cls: type[enum.Enum]) -> _Shape:
+    def _enum(self, cls: type[enum.Enum]) -> Shape:
         value_types = {type(member.value) for member in cls}
         if len(value_types) != 1 or not value_types <= {int, str}:
             raise TypeError(f"enum {cls.__name__} needs values all int or all str")
-        inner = _SCALARS[value_types.pop()]
+        inner = SCALARS[value_types.pop()]
 
         def encode(value: Any) -> Any:
             if type(value) is not cls:
@@ -262,11 +124,11 @@ class Schema:
             try:
                 return cls(inner.decode(raw))
             except ValueError:
-                raise _InvalidError(f"{raw!r} is not a {cls.__name__}") from None
+                raise InvalidError(f"{raw!r} is not a {cls.__name__}") from None
 
-        return _Shape(inner.kind, cls.__name__, encode, decode)
+        return Shape(inner.kind, cls.__name__, encode, decode)
 
-    def _tagged(self, classes: frozenset[type]) -> _Shape:
+    def _tagged(self, classes: frozenset[type]) -> Shape:
         for cls in classes:
             if cls not in self._tag_of:
                 raise TypeError(f"{cls.__name__} travels on the wire but has no tag")
@@ -285,17 +147,17 @@ class Schema:
 
         def decode(raw: Any) -> Any:
             if type(raw) is not list:
-                raise _mismatch(f"array ({names})", raw)
+                raise mismatch(f"array ({names})", raw)
             if not raw:
-                raise _InvalidError(f"empty array where {names} was expected")
+                raise InvalidError(f"empty array where {names} was expected")
             tag = raw[0]
             if type(tag) is not int or tag not in tags:
-                raise _InvalidError(f"tag {tag!r} where {names} was expected")
+                raise InvalidError(f"tag {tag!r} where {names} was expected")
             return builders[tag](raw, 1)
 
-        return _Shape("array", names, encode, decode, classes)
+        return Shape("array", names, encode, decode, classes)
 
-    def _homogeneous_tuple(self, item: _Shape) -> _Shape:
+    def _homogeneous_tuple(self, item: Shape) -> Shape:
         encode_item, decode_item = item.encode, item.decode
 
         def encode(value: Any) -> Any:
@@ -305,16 +167,16 @@ class Schema:
 
         def decode(raw: Any) -> Any:
             if type(raw) is not list:
-                raise _mismatch("array", raw)
+                raise mismatch("array", raw)
             try:
                 return tuple([decode_item(element) for element in raw])
-            except _InvalidError:
+            except InvalidError:
                 decoders = itertools.repeat(decode_item)
-                raise _locate_defect(decoders, raw, _index_labels(len(raw))) from None
+                raise locate_defect(decoders, raw, index_labels(len(raw))) from None
 
-        return _Shape("array", f"tuple[{item.name}, ...]", encode, decode)
+        return Shape("array", f"tuple[{item.name}, ...]", encode, decode)
 
-    def _fixed_tuple(self, items: tuple[_Shape, ...]) -> _Shape:
+    def _fixed_tuple(self, items: tuple[Shape, ...]) -> Shape:
         arity = len(items)
         encoders = tuple(shape.encode for shape in items)
         decoders = tuple(shape.decode for shape in items)
@@ -326,18 +188,18 @@ class Schema:
 
         def decode(raw: Any) -> Any:
             if type(raw) is not list:
-                raise _mismatch("array", raw)
+                raise mismatch("array", raw)
             if len(raw) != arity:
-                raise _InvalidError(f"expected an array of {arity}, got {len(raw)} items")
+                raise InvalidError(f"expected an array of {arity}, got {len(raw)} items")
             try:
                 return tuple([decode(item) for decode, item in zip(decoders, raw, strict=True)])
-            except _InvalidError:
-                raise _locate_defect(decoders, raw, _index_labels(arity)) from None
+            except InvalidError:
+                raise locate_defect(decoders, raw, index_labels(arity)) from None
 
         names = ", ".join(shape.name for shape in items)
-        return _Shape("array", f"tuple[{names}]", encode, decode)
+        return Shape("array", f"tuple[{names}]", encode, decode)
 
-    def _dict(self, key: _Shape, value: _Shape) -> _Shape:
+    def _dict(self, key: Shape, value: Shape) -> Shape:
         if key.kind not in {"str", "bin"}:
             raise TypeError("map keys travel as str or bin only")
 
@@ -347,26 +209,26 @@ class Schema:
             return {key.encode(k): value.encode(v) for k, v in mapping.items()}
 
         def decode(raw: Any) -> Any:
-            if type(raw) is not _MsgpackMap:
-                raise _mismatch("map", raw)
+            if type(raw) is not MsgpackMap:
+                raise mismatch("map", raw)
             decoded: dict[Any, Any] = {}
             for raw_key, raw_value in raw:
                 try:
                     k = key.decode(raw_key)
-                except _InvalidError as defect:
+                except InvalidError as defect:
                     raise defect.at(" (a key)") from None
                 if k in decoded:
-                    raise _InvalidError(f"duplicate map key {k!r:.80}")
+                    raise InvalidError(f"duplicate map key {k!r:.80}")
                 try:
                     decoded[k] = value.decode(raw_value)
-                except _InvalidError as defect:
+                except InvalidError as defect:
                     raise defect.at(f"[{k!r:.80}]") from None
             return decoded
 
-        return _Shape("map", f"dict[{key.name}, {value.name}]", encode, decode)
+        return Shape("map", f"dict[{key.name}, {value.name}]", encode, decode)
 
-    def _union(self, members: tuple[Any, ...]) -> _Shape:
-        by_kind: dict[str, _Shape] = {}
+    def _union(self, members: tuple[Any, ...]) -> Shape:
+        by_kind: dict[str, Shape] = {}
         for member in members:
             shape = self.shape(member)
             known = by_kind.get(shape.kind)
@@ -379,18 +241,18 @@ class Schema:
         names = " | ".join(shape.name for shape in by_kind.values())
         # The member is told by the value's exact type, looked up rather than tested in turn:
         # msgpack decodes to exactly these types, and an encoded value's type decides its kind.
-        decoder_of_type = {_KIND_TYPES[kind]: shape.decode for kind, shape in by_kind.items()}
+        decoder_of_type = {KIND_TYPES[kind]: shape.decode for kind, shape in by_kind.items()}
         encoder_of_type: dict[type, Callable[[Any], Any]] = {}
 
         def member_encoder(cls: type, value: Any) -> Callable[[Any], Any]:
             if isinstance(value, enum.Enum):
-                kind = _kind(value.value)
+                kind = kind_of(value.value)
             elif isinstance(value, tuple) or attrs.has(cls):
                 kind = "array"
             elif isinstance(value, dict):
                 kind = "map"
             else:
-                kind = _kind(value)
+                kind = kind_of(value)
             shape = by_kind.get(kind)
             if shape is None:
                 raise ValueError(f"expected {names}, got {cls.__name__}")
@@ -405,10 +267,10 @@ class Schema:
         def decode(raw: Any) -> Any:
             decode_member = decoder_of_type.get(type(raw))
             if decode_member is None:
-                raise _mismatch(names, raw)
+                raise mismatch(names, raw)
             return decode_member(raw)
 
-        return _Shape("/".join(by_kind), names, encode, decode)
+        return Shape("/".join(by_kind), names, encode, decode)
 
     # ------------------------------------------------------------ attrs classes
 
@@ -442,19 +304,19 @@ class Schema:
 
         def build(raw: list[Any], start: int) -> Any:
             if len(raw) - start != arity:
-                raise _InvalidError(f"{cls.__name__} has {arity} fields, got {len(raw) - start}")
+                raise InvalidError(f"{cls.__name__} has {arity} fields, got {len(raw) - start}")
             items = raw[start:] if start else raw
             try:
                 values = [decode(item) for decode, item in zip(decoders, items, strict=True)]
-            except _InvalidError:
-                raise _locate_defect(decoders, items, labels) from None
+            except InvalidError:
+                raise locate_defect(decoders, items, labels) from None
             try:
                 built = cls(*values)
             except Exception as error:  # a constructor or attrs validator refused the values
-                raise _InvalidError(f"{cls.__name__} refused its fields: {error}") from None
+                raise InvalidError(f"{cls.__name__} refused its fields: {error}") from None
             problem = None if check is None else check(built)
             if problem is not None:
-                raise _InvalidError(f"{cls.__name__}: {problem}")
+                raise InvalidError(f"{cls.__name__}: {problem}")
             return built
 
         return build
@@ -476,18 +338,18 @@ class Schema:
             return raw
         try:
             if type(raw) is not list or len(raw) < 2:
-                raise _InvalidError("a frame body is an array [version, tag, field...]")
+                raise InvalidError("a frame body is an array [version, tag, field...]")
             version, tag = raw[0], raw[1]
             if type(version) is not int or version != PROTOCOL_VERSION:
-                raise _InvalidError(f"unknown protocol version {version!r:.40}")
+                raise InvalidError(f"unknown protocol version {version!r:.40}")
             cls = self._class_of.get(tag) if type(tag) is int else None
             if cls is None or cls not in self._frame_classes:
-                raise _InvalidError(f"unknown frame tag {tag!r:.40}")
-        except _InvalidError as defect:
+                raise InvalidError(f"unknown frame tag {tag!r:.40}")
+        except InvalidError as defect:
             return DecodeError(defect.reason)
         try:
             return self._builders[tag](raw, 2)
-        except _InvalidError as defect:
+        except InvalidError as defect:
             return DecodeError(defect.describe(cls.__name__))
 
     def encode_value(self, annotation: Any, value: object) -> bytes:
@@ -501,14 +363,14 @@ class Schema:
             return raw
         try:
             return self.shape(annotation).decode(raw)
-        except _InvalidError as defect:
+        except InvalidError as defect:
             return DecodeError(defect.describe(what))
 
 
 def _unpack(body: bytes) -> Any:
     try:
         return msgpack.unpackb(
-            body, raw=False, use_list=True, strict_map_key=True, object_pairs_hook=_MsgpackMap
+            body, raw=False, use_list=True, strict_map_key=True, object_pairs_hook=MsgpackMap
         )
     except Exception as error:  # msgpack reports bad input with many exception types
         return DecodeError(f"not msgpack: {type(error).__name__}: {error}".rstrip(": "))
