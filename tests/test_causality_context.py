@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 import pytest
-from dynref.causality import ContextError, Mode, VersionVector, decode_context, encode_context
+from dynref.causality import (
+    INTEGER_LIMIT,
+    Context,
+    ContextError,
+    LwwContext,
+    Mode,
+    VersionVector,
+    decode_context,
+    empty_context,
+    encode_context,
+)
+from dynref.causality.context import append_varint
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -11,7 +22,22 @@ MODES = tuple(Mode)
 CAUSAL_MODES = (Mode.DVV, Mode.VCLOCK)
 
 actors = st.one_of(st.sampled_from(("n1#0", "n2#3", "")), st.text(max_size=6))
-vectors = st.dictionaries(actors, st.integers(0, 2**40), max_size=5).map(VersionVector.of)
+counters = st.one_of(st.integers(0, 2**40), st.just(INTEGER_LIMIT - 1))
+vectors = st.dictionaries(actors, counters, max_size=5).map(VersionVector.of)
+timestamps = st.one_of(
+    st.integers(-(2**40), 2**40), st.sampled_from((INTEGER_LIMIT - 1, 1 - INTEGER_LIMIT))
+)
+stamps = st.builds(LwwContext, st.none() | st.tuples(timestamps, actors))
+
+
+def contexts_of(mode: Mode) -> st.SearchStrategy[Context]:
+    return stamps if mode is Mode.LWW else vectors
+
+
+def leb128(number: int) -> bytes:
+    out = bytearray()
+    append_varint(out, number)
+    return bytes(out)
 
 
 def entry(actor: bytes, counter: bytes) -> bytes:
@@ -22,7 +48,8 @@ def entry(actor: bytes, counter: bytes) -> bytes:
 def mutated_encodings(draw: st.DrawFn) -> tuple[Mode, bytes]:
     """A valid encoding, then a few byte flips, insertions, deletions or a cut."""
     mode = draw(st.sampled_from(MODES))
-    raw = bytearray(encode_context(draw(st.sampled_from(MODES)), draw(vectors)))
+    encoded_as = draw(st.sampled_from(MODES))
+    raw = bytearray(encode_context(encoded_as, draw(contexts_of(encoded_as))))
     for _ in range(draw(st.integers(1, 3))):
         kind = draw(st.sampled_from(("flip", "insert", "delete", "cut")))
         at = draw(st.integers(0, len(raw)))
@@ -39,12 +66,15 @@ def mutated_encodings(draw: st.DrawFn) -> tuple[Mode, bytes]:
 
 
 def test_req_ctx_1_the_layout_of_a_context() -> None:
-    """REQ-CTX-1: format byte 1, mode byte, LEB128 count, (actor, counter) by actor."""
+    """REQ-CTX-1: format byte 1, mode byte, LEB128 count, (actor, counter) by actor; lww:
+    nothing, or the zigzag LEB128 timestamp and the actor."""
     vv = VersionVector.of({"b": 300, "a": 1})
     payload = b"\x02" + entry(b"a", b"\x01") + entry(b"b", b"\xac\x02")
     assert encode_context(Mode.DVV, vv) == b"\x01\x01" + payload
     assert encode_context(Mode.VCLOCK, vv) == b"\x01\x02" + payload
-    assert encode_context(Mode.LWW, vv) == b"\x01\x03"
+    assert encode_context(Mode.LWW, LwwContext()) == b"\x01\x03"
+    assert encode_context(Mode.LWW, LwwContext((300, "a"))) == b"\x01\x03\xd8\x04\x01a"
+    assert encode_context(Mode.LWW, LwwContext((-1, "a"))) == b"\x01\x03\x01\x01a"
     assert encode_context(Mode.DVV, VersionVector()) == b"\x01\x01\x00"
     utf8 = encode_context(Mode.DVV, VersionVector.of({"é#0": 1}))
     assert utf8 == b"\x01\x01\x01" + entry("é#0".encode(), b"\x01")
@@ -53,14 +83,15 @@ def test_req_ctx_1_the_layout_of_a_context() -> None:
 @pytest.mark.parametrize("mode", MODES, ids=lambda m: m.value)
 def test_req_ctx_1_the_empty_byte_string_is_the_empty_context(mode: Mode) -> None:
     """REQ-CTX-1: b"" (a client that never read) is the empty context of every mode."""
-    assert decode_context(mode, b"") == VersionVector()
+    assert decode_context(mode, b"") == empty_context(mode)
+    assert decode_context(mode, encode_context(mode, empty_context(mode))) == empty_context(mode)
 
 
 @given(st.sampled_from(MODES), st.binary(max_size=40))
 def test_req_ctx_2_decoding_any_bytes_never_raises(mode: Mode, raw: bytes) -> None:
     """REQ-CTX-2: arbitrary bytes give a context or a ContextError with a reason."""
     decoded = decode_context(mode, raw)
-    assert isinstance(decoded, VersionVector | ContextError)
+    assert isinstance(decoded, VersionVector | LwwContext | ContextError)
     if isinstance(decoded, ContextError):
         assert decoded.reason
 
@@ -78,6 +109,7 @@ def test_req_ctx_2_decoding_mutated_encodings_never_raises(case: tuple[Mode, byt
 
 
 DVV = b"\x01\x01"
+LWW = b"\x01\x03"
 
 
 def case(raw: bytes, reason: str, name: str, mode: Mode = Mode.DVV) -> object:
@@ -114,7 +146,15 @@ DEFECTS = [
     case(DVV + b"\x01" + entry(b"a", b"\x81\x00"), "non-canonical varint", "overlong"),
     case(DVV + b"\x81\x00", "non-canonical varint", "overlong-count"),
     case(DVV + b"\x01" + entry(b"a", b"\xff" * 11), "varint too long", "long-varint"),
-    case(b"\x01\x03\x00", "trailing bytes", "lww-payload", Mode.LWW),
+    # REQ-BOUND-2: the context that crashed a coordinator: a 10-byte counter.
+    case(bytes.fromhex("0101010178ffffffffffffffffff01"), "varint too long", "ten-byte-varint"),
+    case(DVV + b"\x01" + entry(b"a", leb128(INTEGER_LIMIT)), "not below 2**62", "huge-counter"),
+    case(DVV + b"\x01" + entry(b"a", leb128(2**63 - 2)), "not below 2**62", "counter-2^63-2"),
+    case(LWW + b"\x00", "truncated", "lww-no-actor", Mode.LWW),
+    case(LWW + b"\x00\x01a!", "trailing bytes", "lww-trailing", Mode.LWW),
+    case(LWW + b"\x80", "truncated", "lww-unfinished-timestamp", Mode.LWW),
+    case(LWW + leb128(2 * INTEGER_LIMIT) + b"\x01a", "varint too long", "lww-huge", Mode.LWW),
+    case(LWW + leb128(2 * INTEGER_LIMIT - 1) + b"\x01a", "not below 2**62", "lww-tiny", Mode.LWW),
     case(b"\x01\x01\x00", "foreign mode", "dvv-given-to-lww", Mode.LWW),
 ]
 
@@ -138,13 +178,25 @@ def test_req_ctx_2_every_strict_prefix_is_truncated(mode: Mode, vv: VersionVecto
 
 
 @pytest.mark.parametrize("mode", MODES, ids=lambda m: m.value)
-@given(vv=vectors)
-def test_req_ctx_3_encode_then_decode_gives_the_context_back(mode: Mode, vv: VersionVector) -> None:
-    """REQ-CTX-3: contexts round trip; lww carries none, so it decodes as empty."""
-    raw = encode_context(mode, vv)
+@given(data=st.data())
+def test_req_ctx_3_encode_then_decode_gives_the_context_back(
+    mode: Mode, data: st.DataObject
+) -> None:
+    """REQ-CTX-3: contexts round trip, lww's stamps too, up to the bounds of REQ-BOUND-2."""
+    context = data.draw(contexts_of(mode))
+    raw = encode_context(mode, context)
     decoded = decode_context(mode, raw)
-    assert decoded == (VersionVector() if mode is Mode.LWW else vv)
-    assert isinstance(decoded, VersionVector) and encode_context(mode, decoded) == raw
+    assert decoded == context
+    assert encode_context(mode, decoded) == raw
+
+
+@pytest.mark.parametrize("mode", CAUSAL_MODES, ids=lambda m: m.value)
+def test_req_bound_2_every_varint_of_a_context_fits_nine_bytes(mode: Mode) -> None:
+    """REQ-BOUND-2, REQ-CTX-1: the largest counter a context may carry, 2**62 - 1, takes 9
+    LEB128 bytes; one more is refused."""
+    assert len(leb128(INTEGER_LIMIT - 1)) == 9
+    largest = VersionVector.of({"a": INTEGER_LIMIT - 1})
+    assert decode_context(mode, encode_context(mode, largest)) == largest
 
 
 @given(st.sampled_from(MODES), st.binary(max_size=24))
@@ -152,5 +204,5 @@ def test_req_ctx_3_decode_then_encode_gives_valid_bytes_back(mode: Mode, tail: b
     """REQ-CTX-3: any non-empty bytes that decode re-encode to themselves (canonical)."""
     for raw in (tail, b"\x01" + bytes((list(MODES).index(mode) + 1,)) + tail):
         decoded = decode_context(mode, raw)
-        if isinstance(decoded, VersionVector) and raw:
+        if not isinstance(decoded, ContextError) and raw:
             assert encode_context(mode, decoded) == raw

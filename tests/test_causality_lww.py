@@ -1,10 +1,11 @@
-"""Server-side last-write-wins (REQ-CAUS-6)."""
+"""Server-side last-write-wins (REQ-CAUS-6, REQ-LWW-1)."""
 
 from __future__ import annotations
 
 from random import Random
 
-from dynref.causality import LwwRegister, LwwVersion, VersionVector
+from dynref.causality import LwwContext, LwwRegister, LwwVersion
+from dynref.causality.lww import stamped_above
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -28,16 +29,14 @@ def rank(version: LwwVersion) -> tuple[int, str, bool, bytes]:
 def test_req_caus_6_the_greatest_timestamp_actor_value_wins_in_any_order(
     applied: list[LwwVersion], random: Random, replica_count: int
 ) -> None:
-    """REQ-CAUS-6: writes spread over replicas in any order, merged in any order, leave the
-    write with the greatest (timestamp, actor, value), a tombstone below any value."""
+    """REQ-CAUS-6: versions spread over replicas in any order, merged in any order, leave the
+    one with the greatest (timestamp, actor, value), a tombstone below any value."""
     replicas = [LwwRegister()] * replica_count
     order = list(applied)
     random.shuffle(order)
     for version in order:
         here = random.randrange(replica_count)
-        replicas[here] = replicas[here].write(
-            version.value, VersionVector(), version.actor, version.timestamp
-        )
+        replicas[here] = replicas[here].merge(LwwRegister(version))
         if random.random() < 0.3:
             there = random.randrange(replica_count)
             replicas[there] = replicas[there].merge(replicas[here])
@@ -54,16 +53,47 @@ def test_req_caus_6_the_greatest_timestamp_actor_value_wins_in_any_order(
 def test_req_caus_6_ties_break_by_actor_then_value() -> None:
     """REQ-CAUS-6: at one timestamp the greater actor wins; then the greater value; a
     tombstone loses to a value."""
-    register = LwwRegister().write(b"z", VersionVector(), "a#0", 3)
-    assert register.write(b"a", VersionVector(), "b#0", 3).values() == (b"a",)
-    assert register.write(b"y", VersionVector(), "a#0", 3).values() == (b"z",)
-    assert register.write(None, VersionVector(), "a#0", 3).values() == (b"z",)
-    assert register.write(b"old", VersionVector(), "z#0", 2).values() == (b"z",)
+    register = LwwRegister(LwwVersion(3, "a#0", b"z"))
+
+    def merged(version: LwwVersion) -> tuple[bytes, ...]:
+        return register.merge(LwwRegister(version)).values()
+
+    assert merged(LwwVersion(3, "b#0", b"a")) == (b"a",)
+    assert merged(LwwVersion(3, "a#0", b"y")) == (b"z",)
+    assert merged(LwwVersion(3, "a#0", None)) == (b"z",)
+    assert merged(LwwVersion(2, "z#0", b"old")) == (b"z",)
 
 
-def test_req_caus_6_the_context_is_ignored() -> None:
-    """REQ-CAUS-6: whatever context a write carries, only the rank decides."""
-    seen_everything = VersionVector.of({"a#0": 99})
-    register = LwwRegister().write(b"late", VersionVector(), "a#0", 5)
-    assert register.write(b"early", seen_everything, "a#0", 4) == register
-    assert register.context() == VersionVector()
+held = st.builds(LwwRegister, st.none() | writes.map(lambda versions: versions[0]))
+contexts = st.builds(
+    LwwContext, st.none() | st.tuples(st.integers(-5, 9), st.sampled_from(("a#0", "z#9")))
+)
+
+
+@given(held, contexts, st.sampled_from((b"x", b"", None)), st.sampled_from(("a#0", "b#0")))
+def test_req_lww_1_a_write_outranks_the_held_version_and_the_context(
+    register: LwwRegister, context: LwwContext, value: bytes | None, actor: str
+) -> None:
+    """REQ-LWW-1: whatever it holds and whatever the context names, a write is stamped
+    max(clock, s + 1), s the greatest timestamp seen, and so wins: a delete deletes, a smaller
+    value overwrites."""
+    written = register.write(value, context, actor, 2)
+    assert written.winner is not None
+    assert written.winner.actor == actor and written.winner.value == value
+    seen = [stamp[0] for stamp in (register.winner_stamp(), context.stamp) if stamp]
+    assert written.winner.timestamp == max([2, *(timestamp + 1 for timestamp in seen)])
+    assert written.context() == LwwContext((written.winner.timestamp, actor))
+
+
+def test_req_lww_1_the_clock_alone_stamps_a_write_above_older_versions() -> None:
+    """REQ-LWW-1: when the clock is already ahead, the write takes the clock's time."""
+    assert stamped_above(10, (3, "z#0"), None) == 10
+    assert stamped_above(10, (10, "a#0"), (4, "b#0")) == 11
+    assert stamped_above(10, None, (12, "b#0")) == 13
+
+
+def test_req_caus_7_the_lww_context_is_the_held_stamp() -> None:
+    """REQ-CAUS-7: an lww read's context names the held version's stamp, a tombstone's too."""
+    assert LwwRegister().context() == LwwContext()
+    tombstone = LwwRegister(LwwVersion(5, "a#0", None))
+    assert tombstone.values() == () and tombstone.context() == LwwContext((5, "a#0"))

@@ -13,11 +13,14 @@ from dynref.causality import (
     AnyVersions,
     ClockedVersion,
     DvvSet,
+    LwwContext,
     LwwRegister,
+    LwwVersion,
     Mode,
     VclockSiblings,
     VersionVector,
     decode_context,
+    empty_context,
     empty_versions,
     merge_versions,
     mode_of,
@@ -34,7 +37,7 @@ MODES = tuple(Mode)
 def histories(draw: st.DrawFn, mode: Mode, max_entries: int | None = None) -> list[Any]:
     """Every sibling set some replica held during one random history of `mode`."""
     replicas: list[Any] = [empty_versions(mode)] * len(ACTORS)
-    contexts = [VersionVector()]
+    contexts = [empty_context(mode)]
     held: list[Any] = list(replicas[:1])
     for _ in range(draw(st.integers(0, 14))):
         here = draw(st.integers(0, len(ACTORS) - 1))
@@ -101,11 +104,11 @@ def test_req_caus_2_digest_is_16_bytes_and_equal_for_equal_sets(
 @pytest.mark.parametrize("mode", MODES, ids=lambda m: m.value)
 def test_req_caus_2_digest_tells_apart_sets_differing_only_in_a_timestamp(mode: Mode) -> None:
     """REQ-CAUS-2: the digest covers every part of a set, timestamps too."""
-    early = empty_versions(mode).write(b"v", VersionVector(), "a#0", 1)
-    late = empty_versions(mode).write(b"v", VersionVector(), "a#0", 2)
+    early = empty_versions(mode).write(b"v", empty_context(mode), "a#0", 1)
+    late = empty_versions(mode).write(b"v", empty_context(mode), "a#0", 2)
     assert early != late and early.digest() != late.digest()
-    tombstone = empty_versions(mode).write(None, VersionVector(), "a#0", 1)
-    empty_value = empty_versions(mode).write(b"", VersionVector(), "a#0", 1)
+    tombstone = empty_versions(mode).write(None, empty_context(mode), "a#0", 1)
+    empty_value = empty_versions(mode).write(b"", empty_context(mode), "a#0", 1)
     assert tombstone.digest() != empty_value.digest()
 
 
@@ -131,28 +134,28 @@ def test_req_caus_3_a_read_hides_tombstones_but_its_context_supersedes_them(
 @pytest.mark.parametrize("mode", (Mode.DVV, Mode.VCLOCK), ids=lambda m: m.value)
 def test_req_caus_3_a_delete_does_not_resurrect_through_merge(mode: Mode) -> None:
     """REQ-CAUS-3: a replica still holding the value merges with the tombstone: it stays gone."""
-    written = empty_versions(mode).write(b"v", VersionVector(), "a#0", 1)
+    written = empty_versions(mode).write(b"v", empty_context(mode), "a#0", 1)
     deleted = written.write(None, written.context(), "b#0", 2)
     assert deleted.values() == ()
     assert written.merge(deleted).values() == deleted.merge(written).values() == ()
     assert written.merge(deleted).context().descends(written.context())
 
 
-def test_req_caus_3_lww_delete_is_superseded_only_by_a_later_write() -> None:
-    """REQ-CAUS-3 (lww): a later write supersedes the delete, an earlier one does not."""
-    deleted = (
-        LwwRegister().write(b"v", VersionVector(), "a#0", 1).write(None, VersionVector(), "a#0", 5)
-    )
+def test_req_caus_3_lww_delete_is_superseded_by_a_write_with_its_context() -> None:
+    """REQ-CAUS-3, REQ-LWW-1 (lww): a write with the delete's context supersedes it whatever
+    the writer's clock says; an older version merged in does not."""
+    deleted = LwwRegister().write(b"v", LwwContext(), "a#0", 1).write(None, LwwContext(), "a#0", 5)
     assert deleted.values() == () and deleted.sibling_count() == 1
-    assert deleted.write(b"old", deleted.context(), "b#0", 4).values() == ()
-    assert deleted.write(b"new", deleted.context(), "b#0", 6).values() == (b"new",)
+    assert deleted.merge(LwwRegister(LwwVersion(4, "b#0", b"old"))).values() == ()
+    elsewhere = LwwRegister().write(b"new", deleted.context(), "b#0", 0)
+    assert elsewhere.merge(deleted).values() == deleted.merge(elsewhere).values() == (b"new",)
 
 
 @pytest.mark.parametrize("mode", MODES, ids=lambda m: m.value)
 @given(data=st.data())
 def test_req_caus_7_the_context_of_a_read(mode: Mode, data: st.DataObject) -> None:
     """REQ-CAUS-7: dvv gives its VV, vclock the join of every held clock (tombstones
-    included), lww an empty context; the context survives its byte encoding."""
+    included), lww the held version's stamp; the context survives its byte encoding."""
     versions = data.draw(st.sampled_from(data.draw(histories(mode))))
     context = versions.context()
     if isinstance(versions, DvvSet):
@@ -162,15 +165,16 @@ def test_req_caus_7_the_context_of_a_read(mode: Mode, data: st.DataObject) -> No
         assert context == VersionVector.join_all(clocks)
         assert all(clock.leq(context) for clock in clocks)
     else:
-        assert context == VersionVector()
+        assert isinstance(versions, LwwRegister)
+        assert context == LwwContext(versions.winner_stamp())
     assert decode_context(mode, read_context(versions)) == context
 
 
 @pytest.mark.parametrize("mode", MODES, ids=lambda m: m.value)
 def test_req_caus_7_a_key_never_written_has_the_empty_context(mode: Mode) -> None:
-    """REQ-CAUS-7: the empty set's context is the empty VV; it holds nothing at all."""
+    """REQ-CAUS-7: the empty set's context is the empty one of its mode; it holds nothing."""
     empty = empty_versions(mode)
-    assert empty.context() == VersionVector()
+    assert empty.context() == empty_context(mode)
     assert empty.values() == () and empty.is_empty() and empty.sibling_count() == 0
     assert empty.latest_timestamp() == 0
     assert mode_of(empty) is mode

@@ -66,6 +66,8 @@ def test_a_forward_in_flight_keeps_its_operation_through_its_senders_disk_loss()
     assert view.superseded_by(b"c3:1", execution.step)
 
 
+# Found before REQ-LWW-1, when a write could lose at its own coordinator; kept as a
+# regression input (the tests say what happens now).
 # lww seed 4505. c3's first put (c3:1) goes through n2, which forwards it to n4 and crashes. The
 # second (c3:2) goes through n1, which forwards it to n4 too: n4 stores c3:2 (its clock is ahead
 # of c3:1's timestamp) but its Replicates are lost to crashes, so n4 cannot answer. n1 retries
@@ -104,7 +106,8 @@ def test_an_lww_put_outranked_at_its_acknowledging_coordinator_is_held_by_its_su
     second = cluster.history()[1]
     assert second.value == b"c3:2" and second.acknowledged
     applied = {e.node: e.applied for e in view.executions_of(second)}
-    assert applied == {"n4": True, "n3": False}
+    # Since REQ-LWW-1, n3 stamps c3:2 above the c3:1 it holds: no execution loses any more.
+    assert applied == {"n4": True, "n3": True}
 
 
 # dvv seed 4777 of `dynref explore --disk-loss` (clients c1 and c2). c2's put of c2:2 through n1
@@ -154,6 +157,8 @@ def test_custody_does_not_pass_to_an_owner_that_lost_the_disk_it_acknowledged_fr
     assert not any(cluster.durable(node).hints for node in cluster.node_ids())
 
 
+# Found before REQ-LWW-1, when a write could lose at its own coordinator; kept as a
+# regression input (the tests say what happens now).
 # lww seed 26359 (clients c1 to c3; k0's preference list is n2, n5, n4). c2 puts c2:1 through
 # n2, which stores it at time 0. c1's put of c1:1 through n3 is forwarded to n2, and the forward
 # is duplicated. n2 runs the first copy at time 0 too: the rank (time, actor, value) of c1:1 is
@@ -177,6 +182,8 @@ LWW_PUT_OUTRANKED_THEN_REAPPLIED_BY_A_DUPLICATE: tuple[Action, ...] = (
     RestartNode("n2"),
 )
 
+# Found before REQ-LWW-1, when a write could lose at its own coordinator; kept as a
+# regression input (the tests say what happens now).
 # lww seed 34900 (clients c1 and c2): the same story through other nodes. c2:1 is stored by n4
 # and n2 at time 0; c2's next put, c2:2, is forwarded by n1 to n2 (duplicated on the way), loses
 # there to c2:1 (equal times, actor n4#0 above n2#0) and is acknowledged on c2:1's copies; c2's
@@ -200,15 +207,18 @@ LWW_PUT_OUTRANKED_BY_AN_EARLIER_ACTOR_THEN_REAPPLIED: tuple[Action, ...] = (
 
 
 def _outranked_put_then_read(cluster: Cluster, put_value: bytes, read_value: bytes) -> None:
-    """Check the story both schedules tell: lost at once before the ack, applied later."""
+    """Check the story both schedules tell since REQ-LWW-1: the put, run twice at n2, wins both
+    times (n2 stamps it above the version it holds), and the read after the ack returns it.
+    Before, the first execution lost at once and the read returned `read_value`."""
     view = HistoryView(cluster)
     put = next(op for op in cluster.history() if op.value == put_value)
     read = next(op for op in cluster.history() if op.kind is OperationKind.GET)
     assert put.acknowledged and put.completed is not None
-    assert read.invoked > put.completed and read.read_values == (read_value,)
+    assert read.invoked > put.completed and read.read_values == (put_value,)
+    assert read_value != put_value
     first, second = view.executions_of(put)
     assert first.node == second.node == "n2"
-    assert not first.applied and first.step < put.completed
+    assert first.applied and first.step < put.completed
     assert second.applied and second.timestamp > first.timestamp
 
 

@@ -8,6 +8,7 @@ without an ack); each checker must name the right invariant and the steps involv
 from __future__ import annotations
 
 import attrs
+from _pytest.monkeypatch import MonkeyPatch
 from dynref.causality import LwwRegister, LwwVersion, Mode, empty_versions
 from dynref.check import (
     HistoryView,
@@ -120,11 +121,14 @@ def test_a_put_superseded_by_a_write_that_saw_it_is_not_lost() -> None:
 
 
 def test_lww_keeps_the_latest_timestamp_and_drift_decides_it() -> None:
-    """INV-ACK-1 (lww): a write with an older clock loses, and that is no violation."""
+    """INV-ACK-1 (lww): a write with an older clock, at a coordinator that had not seen the
+    newer one, loses, and that is no violation."""
     cluster = start(Mode.LWW)
     a, b, _ = cluster.preference_list(KEY)
     cluster = cluster.tick(a, 1_000)  # a's clock runs ahead
-    cluster = drain(cluster.client_put("c1", a, KEY))
+    cluster = cluster.client_put("c1", a, KEY)
+    to_b = next(i for i in cluster.message_ids() if cluster.in_flight[i].receiver == b)
+    cluster = drain(cluster.drop(to_b))  # b never held c1:1, so its clock alone stamps c2:1
     cluster = drain(cluster.client_put("c2", b, KEY)).quiesce()
     assert HistoryView(cluster).final_versions(KEY).values() == (b"c1:1",)
     assert all(o.acknowledged for o in cluster.history())
@@ -140,6 +144,26 @@ def test_lww_keeps_the_latest_timestamp_and_drift_decides_it() -> None:
             nodes = nodes.set(node, attrs.evolve(state, durable=durable))
     (found,) = check_acknowledged_writes(HistoryView(attrs.evolve(cluster, nodes=nodes)))
     assert found.invariant == "INV-ACK-1" and "c1:1" in found.message
+
+
+def test_an_lww_write_lost_at_its_own_coordinator_is_reported(monkeypatch: MonkeyPatch) -> None:
+    """INV-ACK-1, REQ-LWW-1: a coordinator that stamps a write with its clock alone (the defect
+    planted here) lets a delete right after a put through it lose there; the checker reports
+    the acknowledged delete, which it used to excuse as "never applied"."""
+    monkeypatch.setattr(LwwRegister, "stamp_for", lambda _self, clock, _context: clock)
+    cluster = start(Mode.LWW)
+    coordinator = cluster.preference_list(KEY)[0]
+    cluster = drain(cluster.client_put("c1", coordinator, KEY))
+    cluster = drain(cluster.client_delete("c1", coordinator, KEY)).quiesce()
+    assert HistoryView(cluster).final_versions(KEY).values() == (b"c1:1",)
+    (found,) = check_acknowledged_writes(HistoryView(cluster))
+    assert found.invariant == "INV-ACK-1" and "lost at its own coordinator" in found.message
+    monkeypatch.undo()
+    fixed = start(Mode.LWW)
+    fixed = drain(fixed.client_put("c1", coordinator, KEY))
+    fixed = drain(fixed.client_delete("c1", coordinator, KEY)).quiesce()
+    assert HistoryView(fixed).final_versions(KEY).values() == ()
+    assert check_all(fixed) == []
 
 
 def test_disk_loss_excuses_a_write_only_when_every_custodian_lost_its_disk() -> None:

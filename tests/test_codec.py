@@ -22,6 +22,7 @@ from dynref.causality import (
     Mode,
     VclockSiblings,
     VersionVector,
+    empty_context,
     empty_versions,
     merge_versions,
 )
@@ -71,7 +72,7 @@ ACTORS = (*(f"n{i}#{i % 3}" for i in range(1, 13)), "nœud-é#0")
 def versions_of(draw: st.DrawFn, mode: Mode) -> AnyVersions:
     """A key's versions as the core builds them: writes with fresh or stale contexts, merges."""
     replicas: list[Any] = [empty_versions(mode) for _ in range(draw(st.integers(1, 3)))]
-    contexts = [VersionVector()]
+    contexts = [empty_context(mode)]
     for _ in range(draw(st.integers(0, 14))):
         index = draw(st.integers(0, len(replicas) - 1))
         if draw(st.integers(0, 3)) == 0:

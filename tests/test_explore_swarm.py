@@ -141,11 +141,12 @@ def test_pinned_swarm_lost_update_loses_an_acknowledged_write() -> None:
 
 @pytest.mark.parametrize("mode", [Mode.DVV, Mode.LWW], ids=lambda m: m.value)
 def test_pinned_swarm_schedule_is_harmless_in_dvv_and_lww(mode: Mode) -> None:
-    """INV-ACK-1: dvv keeps both writes as siblings; lww keeps the greater."""
+    """INV-ACK-1, REQ-LWW-1: dvv keeps both writes as siblings; lww keeps the one their shared
+    coordinator n4 wrote last, c2:1, stamped above c3:1 although n4's clock did not move."""
     cluster = run_pinned(mode)
     assert check_all(cluster) == [], format_violations(check_all(cluster))
     held = cluster.durable("n4").data[b"k1"].values()
-    assert held == ((b"c2:1", b"c3:1") if mode is Mode.DVV else (b"c3:1",))
+    assert held == ((b"c2:1", b"c3:1") if mode is Mode.DVV else (b"c2:1",))
 
 
 def test_a_seed_is_a_pure_function_and_its_trace_replays_bit_for_bit() -> None:

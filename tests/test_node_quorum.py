@@ -8,7 +8,7 @@ and the replicas that read repair writes to equal what a few lines of model say.
 from __future__ import annotations
 
 import attrs
-from dynref.causality import AnyVersions, Mode, empty_versions, encode_context
+from dynref.causality import AnyVersions, Mode, empty_versions, encode_context, read_context
 from dynref.config import ClusterConfig
 from dynref.local import join
 from dynref.messages import (
@@ -180,7 +180,10 @@ def test_put_result_matches_the_model(
     _, per_step = run(start.state, events)
 
     distinct_acks = 1 + len(ackers)
-    expected = PutOk() if distinct_acks >= config.w else QuorumNotReached(config.w, distinct_acks)
+    stored = start.effects[0].versions
+    written = read_context(stored) if config.mode is Mode.LWW else b""  # REQ-CTX-4
+    ok = PutOk(written)
+    expected = ok if distinct_acks >= config.w else QuorumNotReached(config.w, distinct_acks)
     batches = [list(start.effects), *per_step]
     replies_at = [i for i, batch in enumerate(batches) for e in batch if isinstance(e, Reply)]
     assert [e for batch in batches for e in batch if isinstance(e, Reply)] == [Reply(9, expected)]

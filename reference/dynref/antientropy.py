@@ -10,6 +10,7 @@ carries its range and level, so a lost message just ends that round.
 
 from __future__ import annotations
 
+from dynref.limits import batch_by_size
 from dynref.local import merge_into_store, stored
 from dynref.merkle import HASH_BYTES, MerkleTree, differing_children, differing_keys
 from dynref.messages import (
@@ -100,7 +101,7 @@ def on_merkle_leaves(node: Draft, sender: str, message: MerkleLeaves, out: list[
     if not keys:
         return
     theirs = {key for key, _ in message.entries}
-    items = tuple((key, node.data[key]) for key in keys if key in node.data)
+    items = batch_by_size(node.config, [(key, node.data[key]) for key in keys if key in node.data])
     wanted = tuple(key for key in keys if key in theirs)
     out.append(Send(sender, SyncKeys(message.range_index, items, wanted)))
 
@@ -116,7 +117,8 @@ def on_sync_keys(node: Draft, sender: str, message: SyncKeys, out: list[Effect])
     for key, versions in message.items:
         repaired += merge_into_store(node, key, versions, out)
     if message.wanted:
-        items = tuple((key, stored(node, key)) for key in message.wanted if key in node.data)
+        held = [(key, stored(node, key)) for key in message.wanted if key in node.data]
+        items = batch_by_size(node.config, held)
         out.append(Send(sender, SyncKeys(message.range_index, items, ())))
     if repaired:
         node.count("antientropy_keys_repaired", repaired)

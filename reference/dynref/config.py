@@ -1,6 +1,7 @@
 """Cluster parameters: replication, quorums, causality mode, timers and limits.
 
 Every timeout, retry interval and period is a parameter here, in milliseconds of node time.
+Every size limit is in bytes; docs/operations.md ("Limits") explains each default.
 """
 
 from __future__ import annotations
@@ -9,6 +10,13 @@ import attrs
 
 from dynref.causality import Mode
 from dynref.ring import NodeSpec, RingConfig
+
+VERSION_OVERHEAD_BYTES = 32
+"""What the size measure (REQ-BOUND-4) adds per version and per vector or clock entry: at least
+what the wire format spends on one beside its value and actor name (tags, headers, integers)."""
+ENVELOPE_BYTES = 1_024
+"""Room a message keeps beside one key and its versions: ids, tags, headers, a Merkle range."""
+DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024
 
 
 def _positive(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -32,6 +40,11 @@ class ClusterConfig:
     merkle_depth: int = attrs.field(default=6, validator=_positive)
     max_key_bytes: int = attrs.field(default=1_024, validator=_positive)
     max_value_bytes: int = attrs.field(default=1_048_576, validator=_positive)
+    max_context_bytes: int = attrs.field(default=65_536, validator=_positive)
+    max_context_actors: int = attrs.field(default=1_024, validator=_positive)
+    max_siblings: int = attrs.field(default=100, validator=_positive)
+    max_object_bytes: int = attrs.field(default=1_179_648, validator=_positive)
+    max_frame_bytes: int = attrs.field(default=DEFAULT_MAX_FRAME_BYTES, validator=_positive)
     seed: int = 0
 
     def __attrs_post_init__(self) -> None:
@@ -40,3 +53,28 @@ class ClusterConfig:
         ids = [spec.node_id for spec in self.nodes]
         if len(set(ids)) != len(ids):
             raise ValueError("node ids must be distinct")
+        self._check_limits()
+
+    def _check_limits(self) -> None:
+        """REQ-BOUND-1: the limits leave a value at its limit room in an object, an object room
+        in a reply frame, and a put at every limit room in a request frame."""
+        if self.max_object_bytes <= self.max_value_bytes:
+            raise ValueError(
+                f"max_object_bytes={self.max_object_bytes} must exceed "
+                f"max_value_bytes={self.max_value_bytes} (a value needs room for its metadata)"
+            )
+        # One object must fit a reply; how many coordinators' merged objects fit is for the
+        # operator to weigh against N (docs/operations.md, "Limits").
+        largest_reply = self.max_object_bytes + self.max_key_bytes + ENVELOPE_BYTES
+        if largest_reply > self.max_frame_bytes:
+            raise ValueError(
+                f"an object of max_object_bytes={self.max_object_bytes} with a key of "
+                f"max_key_bytes={self.max_key_bytes} needs {largest_reply} bytes in a reply, "
+                f"more than max_frame_bytes={self.max_frame_bytes}"
+            )
+        request = self.max_value_bytes + self.max_context_bytes + self.max_key_bytes
+        if request + ENVELOPE_BYTES > self.max_frame_bytes:
+            raise ValueError(
+                f"a put at the limits (value, context and key: {request} bytes) does not fit "
+                f"max_frame_bytes={self.max_frame_bytes}"
+            )

@@ -15,13 +15,19 @@ import attrs
 
 from dynref.causality import (
     AnyVersions,
+    Context,
     ContextError,
+    LwwContext,
+    LwwRegister,
+    Mode,
     VersionVector,
     decode_context,
     empty_versions,
+    write_versions,
 )
 from dynref.causality import encode_context as encode
 from dynref.config import ClusterConfig
+from dynref.limits import write_problem
 from dynref.liveness import mark_down
 from dynref.local import join, local_view, replace_stored, stored
 from dynref.messages import (
@@ -65,7 +71,7 @@ def _quorum(requested: int | None, default: int, n: int, name: str) -> int | Inv
     return value
 
 
-def validate(config: ClusterConfig, request: ClientRequest) -> ClientResult | VersionVector:
+def validate(config: ClusterConfig, request: ClientRequest) -> ClientResult | Context:
     """The client-visible error for a request, or, when it may proceed, its decoded context
     (the empty vector for a get, which carries none)."""
     if len(request.key) > config.max_key_bytes:
@@ -78,15 +84,20 @@ def validate(config: ClusterConfig, request: ClientRequest) -> ClientResult | Ve
     quorum = _quorum(request.w, config.w, config.n, "W")
     if isinstance(quorum, InvalidRequest):
         return quorum
+    # REQ-BOUND-2: the size first, so that decoding's work stays bounded.
+    if len(request.context) > config.max_context_bytes:
+        return TooLarge("context", len(request.context), config.max_context_bytes)
     context = decode_context(config.mode, request.context)
     if isinstance(context, ContextError):
         return InvalidContext(context.reason)
+    if isinstance(context, VersionVector) and len(context.entries) > config.max_context_actors:
+        return TooLarge("context actors", len(context.entries), config.max_context_actors)
     return context
 
 
 def on_client_request(node: Draft, request: ClientRequest, out: list[Effect]) -> None:
     context = validate(node.config, request)
-    if not isinstance(context, VersionVector):
+    if not isinstance(context, VersionVector | LwwContext):
         out.append(Reply(request.request_id, context))
         return
     if isinstance(request, ClientGet):
@@ -133,7 +144,10 @@ def on_forward_put(node: Draft, sender: str, message: ForwardPut, out: list[Effe
     else:
         request = ClientPut(0, message.key, message.value, message.context, message.w)
     context = validate(node.config, request)
-    if not isinstance(context, VersionVector):
+    if not isinstance(context, VersionVector | LwwContext):
+        # The forwarder validated the request under the same limits: a correct one never
+        # sends this (REQ-BOUND-5). Its client still gets the reason.
+        out.append(ProtocolError(sender, f"forwarded put refused: {context!r}"))
         answer(reply_to, context, out)
         return
     if node.node_id not in node.preference_list(message.key):
@@ -155,21 +169,28 @@ def start_put(
     reply_to: ReplyTo,
     key: bytes,
     value: bytes | None,
-    context: VersionVector,
+    context: Context,
     w: int | None,
     out: list[Effect],
 ) -> None:
     needed = node.config.w if w is None else w
-    new_versions = stored(node, key).write(value, context, node.actor, node.now)
+    new_versions = write_versions(
+        stored(node, key), value, context, node.actor, _write_clock(node, key)
+    )
+    refused = write_problem(node.config, new_versions)
+    if refused is not None:
+        answer(reply_to, refused, out)
+        return
     replace_stored(node, key, new_versions, out)
     node.count("coordinated_puts")
+    written = _written_context(node.config.mode, new_versions)
     request_id = node.new_request_id()
     targets = [target for target in node.sloppy_targets(key) if target.node_id != node.node_id]
     for target in targets:
         out.append(Send(target.node_id, Replicate(request_id, key, new_versions, target.hint_for)))
     answered = needed <= 1
     if answered:
-        answer(reply_to, PutOk(), out)
+        answer(reply_to, PutOk(written), out)
     if not targets:
         if not answered:
             answer(reply_to, QuorumNotReached(needed=needed, seen=1), out)
@@ -182,8 +203,29 @@ def start_put(
         acked=frozenset({node.node_id}),
         deadline=node.now + node.config.request_timeout,
         answered=answered,
+        written=written,
     )
     node.set_put(request_id, pending)
+
+
+def _write_clock(node: Draft, key: bytes) -> int:
+    """REQ-LWW-1: the clock an lww write starts from is raised above any hint the coordinator
+    holds for the key; the register raises it above its own version and the context."""
+    if node.config.mode is not Mode.LWW or not node.hints:
+        return node.now
+    return max(node.now, local_view(node, key).latest_timestamp() + 1)
+
+
+def _written_context(mode: Mode, written: AnyVersions) -> bytes:
+    """REQ-CTX-4: the context naming exactly the version written, where the mode has one.
+
+    In lww the register holds just the written version. A dvv or vclock set's context would
+    also cover siblings the client never read, and a write passing it back would silently
+    supersede them: the client reads for a context instead.
+    """
+    if isinstance(written, LwwRegister):
+        return encode(mode, written.context())
+    return b""
 
 
 def on_replicate_ack(node: Draft, sender: str, message: ReplicateAck, out: list[Effect]) -> None:
@@ -196,7 +238,7 @@ def on_replicate_ack(node: Draft, sender: str, message: ReplicateAck, out: list[
     acked = pending.acked | {sender}
     answered = pending.answered
     if not answered and len(acked) >= pending.needed:
-        answer(pending.reply_to, PutOk(), out)
+        answer(pending.reply_to, PutOk(pending.written), out)
         answered = True
     if answered and acked.issuperset(pending.targets):
         node.drop_put(message.request_id)

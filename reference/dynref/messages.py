@@ -198,7 +198,10 @@ class GetOk:
 
 @attrs.frozen
 class PutOk:
-    """W nodes durably stored the write (or the tombstone, for a delete)."""
+    """W nodes durably stored the write (or the tombstone, for a delete). In lww, `context`
+    names the version written, for the client's next write; empty in dvv and vclock."""
+
+    context: bytes = b""
 
 
 @attrs.frozen

@@ -16,6 +16,7 @@ import attrs
 from dynref import antientropy, coordinator, handoff, liveness, replica
 from dynref.causality import Mode, mode_of
 from dynref.config import ClusterConfig
+from dynref.limits import peer_message_problem
 from dynref.local import build_trees
 from dynref.messages import (
     MESSAGE_TYPES,
@@ -186,6 +187,10 @@ def _receive(node: Draft, event: Receive, out: list[Effect]) -> None:
         return
     if _carries_other_mode(message, node.config.mode):
         out.append(ProtocolError(sender, "versions of another causality mode"))
+        return
+    beyond = peer_message_problem(node.config, message)
+    if beyond is not None:
+        out.append(ProtocolError(sender, f"{type(message).__name__} refused: {beyond}"))
         return
     liveness.mark_up(node, sender)
     handler(node, sender, message, out)

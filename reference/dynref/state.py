@@ -58,11 +58,20 @@ class PendingPut:
     acked: frozenset[str]
     deadline: int
     answered: bool = False
+    written: bytes = b""
+    """The context PutOk carries (REQ-CTX-4)."""
 
     def acknowledged(self, acked: frozenset[str], answered: bool) -> PendingPut:
         # Built field by field: attrs.evolve costs twice as much, on every acknowledgement.
         return PendingPut(
-            self.reply_to, self.key, self.needed, self.targets, acked, self.deadline, answered
+            self.reply_to,
+            self.key,
+            self.needed,
+            self.targets,
+            acked,
+            self.deadline,
+            answered,
+            self.written,
         )
 
 

@@ -9,7 +9,16 @@ Every mode implements `Versions`; contexts travel to clients as `encode_context`
 
 from __future__ import annotations
 
-from dynref.causality.context import ContextError, Mode, decode_context, encode_context
+from dynref.causality.context import (
+    INTEGER_LIMIT,
+    Context,
+    ContextError,
+    LwwContext,
+    Mode,
+    decode_context,
+    empty_context,
+    encode_context,
+)
 from dynref.causality.dvv import DvvSet, DvvSibling
 from dynref.causality.lww import LwwRegister, LwwVersion
 from dynref.causality.vclock import VCLOCK_MAX_ENTRIES, ClockedVersion, VclockSiblings
@@ -20,16 +29,20 @@ from dynref.causality.versions import (
     merge_versions,
     mode_of,
     read_context,
+    write_versions,
 )
 from dynref.causality.vv import Actor, VersionVector
 
 __all__ = [
+    "INTEGER_LIMIT",
     "Actor",
     "AnyVersions",
     "ClockedVersion",
+    "Context",
     "ContextError",
     "DvvSet",
     "DvvSibling",
+    "LwwContext",
     "LwwRegister",
     "LwwVersion",
     "Mode",
@@ -38,9 +51,11 @@ __all__ = [
     "VersionVector",
     "Versions",
     "decode_context",
+    "empty_context",
     "empty_versions",
     "encode_context",
     "merge_versions",
     "mode_of",
     "read_context",
+    "write_versions",
 ]

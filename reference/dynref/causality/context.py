@@ -2,10 +2,12 @@
 
 Layout (REQ-CTX-1): a format byte (1), a mode byte (1 dvv, 2 vclock, 3 lww), then for dvv and
 vclock an unsigned LEB128 entry count followed by, in ascending actor order, each actor as a
-LEB128 length plus UTF-8 bytes and its counter as LEB128. lww has no payload. The empty byte
-string is the empty context of every mode (what a client that never read sends).
+LEB128 length plus UTF-8 bytes and its counter as LEB128. lww's payload is empty or the stamp
+of the version the read saw: its timestamp as zigzag LEB128, then its actor as LEB128 length
+plus UTF-8 bytes. The empty byte string is the empty context of every mode (what a client that
+never read sends).
 
-Decoding is total (REQ-CTX-2): any bytes give a `VersionVector` or a `ContextError`.
+Decoding is total (REQ-CTX-2): any bytes give a `Context` or a `ContextError`.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ import attrs
 from dynref.causality.vv import VersionVector
 
 FORMAT_VERSION = 1
-# A counter or length needs at most 64 bits; refusing longer varints bounds the work per byte.
-MAX_VARINT_BYTES = 10
+# Counters and timestamps stay below 2**62 in magnitude (REQ-BOUND-2): so a counter incremented
+# once, or a timestamp raised by one, still fits the wire's signed 64 bits, and every LEB128
+# number of a context fits 9 bytes (63 bits); refusing longer varints bounds the work per byte.
+INTEGER_LIMIT = 2**62
+MAX_VARINT_BYTES = 9
 
 
 class Mode(enum.Enum):
@@ -30,6 +35,30 @@ class Mode(enum.Enum):
 
 MODE_BYTE: dict[Mode, int] = {Mode.DVV: 1, Mode.VCLOCK: 2, Mode.LWW: 3}
 MODE_OF_BYTE: dict[int, Mode] = {byte: mode for mode, byte in MODE_BYTE.items()}
+
+
+Stamp = tuple[int, str]
+"""(timestamp, actor): what orders lww versions, before the value."""
+
+
+@attrs.frozen
+class LwwContext:
+    """REQ-CTX-1, REQ-LWW-1: the stamp of the version an lww read saw (tombstones included), or
+    None when it saw none; a write with this context is stamped above it."""
+
+    stamp: Stamp | None = None
+
+    def is_empty(self) -> bool:
+        return self.stamp is None
+
+
+Context = VersionVector | LwwContext
+"""A decoded context: a version vector in dvv and vclock, a stamp in lww."""
+
+
+def empty_context(mode: Mode) -> Context:
+    """The context of a key never written (and of the empty byte string)."""
+    return LwwContext() if mode is Mode.LWW else VersionVector()
 
 
 @attrs.frozen
@@ -84,14 +113,25 @@ def digest_of(canonical: bytes) -> bytes:
     return hashlib.md5(canonical, usedforsecurity=False).digest()
 
 
-def encode_context(mode: Mode, vv: VersionVector) -> bytes:
-    """REQ-CTX-1: the canonical bytes of `vv` as a context of `mode` (lww ignores `vv`)."""
+def encode_context(mode: Mode, context: Context) -> bytes:
+    """REQ-CTX-1: the canonical bytes of `context` as a context of `mode`.
+
+    A context of the wrong kind for the mode (a vector for lww, a stamp for dvv) is a bug.
+    """
     out = bytearray((FORMAT_VERSION, MODE_BYTE[mode]))
-    if mode is not Mode.LWW:
-        append_varint(out, len(vv.entries))
-        for actor, counter in vv.entries:
-            append_text(out, actor)
-            append_varint(out, counter)
+    if isinstance(context, LwwContext):
+        if mode is not Mode.LWW:
+            raise TypeError(f"an lww context given to {mode.value}")
+        if context.stamp is not None:
+            append_signed(out, context.stamp[0])
+            append_text(out, context.stamp[1])
+        return bytes(out)
+    if mode is Mode.LWW:
+        raise TypeError("a version vector given to lww")
+    append_varint(out, len(context.entries))
+    for actor, counter in context.entries:
+        append_text(out, actor)
+        append_varint(out, counter)
     return bytes(out)
 
 
@@ -147,10 +187,10 @@ class _Reader:
             return None
 
 
-def decode_context(mode: Mode, raw: bytes) -> VersionVector | ContextError:
+def decode_context(mode: Mode, raw: bytes) -> Context | ContextError:
     """REQ-CTX-2: the context `raw` holds for `mode`, or why it holds none. Never raises."""
     if not raw:
-        return VersionVector()
+        return empty_context(mode)
     if raw[0] != FORMAT_VERSION:
         return ContextError(f"unknown format byte {raw[0]} (expected {FORMAT_VERSION})")
     if len(raw) < 2:
@@ -161,9 +201,7 @@ def decode_context(mode: Mode, raw: bytes) -> VersionVector | ContextError:
     if found is not mode:
         return ContextError(f"foreign mode: a {found.value} context given to {mode.value}")
     if mode is Mode.LWW:
-        if len(raw) > 2:
-            return ContextError(f"trailing bytes: {len(raw) - 2} after an lww context")
-        return VersionVector()
+        return _decode_stamp(_Reader(raw, 2))
     simple = _one_byte_entries(raw)
     if simple is not None:
         return VersionVector(simple)
@@ -201,6 +239,23 @@ def _one_byte_entries(raw: bytes) -> tuple[tuple[str, int], ...] | None:
     return tuple(entries) if position == end else None
 
 
+def _decode_stamp(reader: _Reader) -> LwwContext | ContextError:
+    if reader.position == len(reader.raw):
+        return LwwContext()
+    zigzag = reader.varint("timestamp")
+    actor = reader.text("actor")
+    if zigzag is not None and actor is not None:
+        timestamp = zigzag >> 1 if zigzag % 2 == 0 else -(zigzag >> 1) - 1
+        if abs(timestamp) >= INTEGER_LIMIT:
+            reader.fail(f"timestamp {timestamp} is not below 2**62 in magnitude")
+        elif reader.position != len(reader.raw):
+            reader.fail(f"trailing bytes: {len(reader.raw) - reader.position} after the stamp")
+        else:
+            return LwwContext((timestamp, actor))
+    assert reader.error is not None
+    return ContextError(reader.error)
+
+
 def _decode_entries(reader: _Reader) -> VersionVector | ContextError:
     count = reader.varint("entry count")
     entries: list[tuple[str, int]] = []
@@ -211,6 +266,9 @@ def _decode_entries(reader: _Reader) -> VersionVector | ContextError:
             break
         if counter == 0:
             reader.fail(f"zero counter for actor {actor!r}")
+            break
+        if counter >= INTEGER_LIMIT:
+            reader.fail(f"counter {counter} for actor {actor!r} is not below 2**62")
             break
         if entries and actor == entries[-1][0]:
             reader.fail(f"non-canonical order: duplicate actor {actor!r}")

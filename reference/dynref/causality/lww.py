@@ -1,5 +1,10 @@
 """Server-side last-write-wins (REQ-CAUS-6): one version per key, the greatest
-(timestamp, actor, value) wins, whatever order writes and merges arrive in."""
+(timestamp, actor, value) wins, whatever order writes and merges arrive in.
+
+A write is stamped above the version it replaces and above the client's context (REQ-LWW-1),
+so that a delete or an overwrite through the same coordinator, or by a client passing the
+context of what it read, always wins, even within one tick of the coordinator's clock.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,15 @@ import functools
 import attrs
 
 from dynref.causality.context import (
+    LwwContext,
+    Stamp,
     append_signed,
     append_text,
     append_value,
     digest_of,
     value_rank,
 )
-from dynref.causality.vv import VersionVector, nul_free  # noqa: F401 (a contract names it)
+from dynref.causality.vv import nul_free  # noqa: F401 (a contract names it)
 
 Rank = tuple[int, str, bool, bytes]  # (timestamp, actor, holds a value, value)
 
@@ -40,6 +47,21 @@ def later_rank(first: Rank | None, second: Rank | None) -> Rank | None:
     if second is None or second <= first:
         return first
     return second
+
+
+def stamped_above(clock: int, *seen: Stamp | None) -> int:
+    """
+    `clock`, raised above every timestamp seen, so that a version stamped with it outranks
+    every seen one whatever its actor (REQ-LWW-1).
+
+    post: all(stamp is None or __return__ > stamp[0] for stamp in seen)
+    post: __return__ >= clock
+    """
+    timestamp = clock
+    for stamp in seen:
+        if stamp is not None and stamp[0] >= timestamp:
+            timestamp = stamp[0] + 1
+    return timestamp
 
 
 @attrs.frozen
@@ -68,14 +90,26 @@ class LwwRegister:
             return ()
         return (self.winner.value,)
 
-    def context(self) -> VersionVector:
-        """REQ-CAUS-7: lww ignores contexts; a later timestamp is what supersedes a delete."""
-        return VersionVector()
+    def context(self) -> LwwContext:
+        """REQ-CAUS-7: the stamp of the version held, a tombstone's too (REQ-CAUS-3)."""
+        if self.winner is None:
+            return LwwContext()
+        return LwwContext((self.winner.timestamp, self.winner.actor))
+
+    def stamp_for(self, clock: int, context: LwwContext) -> int:
+        """REQ-LWW-1: the timestamp of a write at `clock`: above the held version and the
+        context's stamp, so that the write outranks both whatever its actor and value."""
+        return stamped_above(clock, self.winner_stamp(), context.stamp)
+
+    def winner_stamp(self) -> Stamp | None:
+        return None if self.winner is None else (self.winner.timestamp, self.winner.actor)
 
     def write(
-        self, value: bytes | None, context: VersionVector, actor: str, timestamp: int
+        self, value: bytes | None, context: LwwContext, actor: str, timestamp: int
     ) -> LwwRegister:
-        return self.merge(LwwRegister(LwwVersion(timestamp, actor, value)))
+        """A version stamped `stamp_for(timestamp, context)`, which always wins here."""
+        stamped = LwwVersion(self.stamp_for(timestamp, context), actor, value)
+        return self.merge(LwwRegister(stamped))
 
     def merge(self, other: LwwRegister) -> LwwRegister:
         mine = _rank_of(self.winner)

@@ -2,29 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Protocol, Self
+from typing import Protocol, Self, TypeVar
 
-from dynref.causality.context import Mode, encode_context
+from dynref.causality.context import Context, LwwContext, Mode, encode_context
 from dynref.causality.dvv import DvvSet
 from dynref.causality.lww import LwwRegister
 from dynref.causality.vclock import VclockSiblings
 from dynref.causality.vv import VersionVector
 
+ContextT = TypeVar("ContextT", VersionVector, LwwContext)
 
-class Versions(Protocol):
-    """The sibling set of one key; implemented by DvvSet, VclockSiblings and LwwRegister."""
+
+class Versions(Protocol[ContextT]):
+    """The sibling set of one key; implemented by DvvSet, VclockSiblings (whose contexts are
+    version vectors) and LwwRegister (whose contexts are stamps)."""
 
     def values(self) -> tuple[bytes, ...]:
         """The visible values (tombstones hidden), sorted."""
         ...
 
-    def context(self) -> VersionVector:
+    def context(self) -> ContextT:
         """What a read returns for the next write to pass back (REQ-CAUS-7)."""
         ...
 
-    def write(
-        self, value: bytes | None, context: VersionVector, actor: str, timestamp: int
-    ) -> Self:
+    def write(self, value: bytes | None, context: ContextT, actor: str, timestamp: int) -> Self:
         """Store `value` (None writes a tombstone) as seen through `context`."""
         ...
 
@@ -85,11 +86,34 @@ def merge_versions(first: AnyVersions, second: AnyVersions) -> AnyVersions:
     raise TypeError(f"cannot merge {type(first).__name__} with {type(second).__name__}")
 
 
+def write_versions(
+    versions: AnyVersions, value: bytes | None, context: Context, actor: str, timestamp: int
+) -> AnyVersions:
+    """`versions.write(...)` for a set and a context whose mode is known only at run time.
+
+    A context of another mode than the set's is a bug: `decode_context` gives each mode its own.
+    """
+    if isinstance(versions, LwwRegister):
+        if isinstance(context, LwwContext):
+            return versions.write(value, context, actor, timestamp)
+    elif isinstance(context, VersionVector):
+        return versions.write(value, context, actor, timestamp)
+    raise TypeError(f"cannot write {type(versions).__name__} with {type(context).__name__}")
+
+
 def read_context(versions: AnyVersions) -> bytes:
     """The encoded context a read of `versions` returns to the client."""
     return encode_context(mode_of(versions), versions.context())
 
 
-def _implements_versions(versions: AnyVersions) -> Versions:
-    # mypy checks here that all three modes satisfy the protocol.
+# mypy checks here that all three modes satisfy the protocol.
+def _dvv_implements_versions(versions: DvvSet) -> Versions[VersionVector]:
+    return versions
+
+
+def _vclock_implements_versions(versions: VclockSiblings) -> Versions[VersionVector]:
+    return versions
+
+
+def _lww_implements_versions(versions: LwwRegister) -> Versions[LwwContext]:
     return versions

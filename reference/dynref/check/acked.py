@@ -9,8 +9,8 @@ converged quiesce, what every replica holds). The rules:
   through the same coordinator): the known anomaly, reported as INV-ACK-1.
 - lww: an acknowledged put or delete that won at its coordinator ("applied": its version was
   the coordinator's stored winner) has rank (timestamp, actor, value) at most the final winner's.
-  Writes that lost already at their coordinator (a later timestamp was stored there) claim
-  nothing: they were never applied.
+  A coordinator stamps every write above what it holds (REQ-LWW-1), so an acknowledged write
+  none of whose executions won at its coordinator was lost there: that is reported too.
 - INV-ACK-2 (runs with a disk loss): the same rule, but a write must survive only while one of
   its custodians kept its disk (`custody.kept_by_a_surviving_disk`): the nodes that durably
   stored it (in their store or as a hint) by the acknowledgement, with a hint's custody passing
@@ -61,7 +61,9 @@ def _lost_value(view: HistoryView, op: Operation, final: tuple[bytes, ...]) -> s
 def _lww_loss(view: HistoryView, op: Operation, final: LwwRegister, disk_loss: bool) -> str | None:
     rank = view.lww_rank(op)
     if rank is None:
-        return None  # lost at its own coordinator to a later timestamp: never applied
+        if view.executions_of(op):
+            return "it lost at its own coordinator (REQ-LWW-1: a write is stamped above it all)"
+        return None  # never executed: the acknowledgement checks report it
     if disk_loss:
         # An applied execution held only by a disk since lost may vanish; what the surviving
         # custodians hold (see `custody`) is a version of at least the floor.

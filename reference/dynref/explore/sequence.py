@@ -21,7 +21,7 @@ from collections.abc import Sequence as Seq
 
 import attrs
 
-from dynref.causality import AnyVersions, Mode, decode_context
+from dynref.causality import AnyVersions, LwwContext, Mode, decode_context
 from dynref.check import Violation
 from dynref.messages import GetOk, Message, PutOk, QuorumNotReached
 from dynref.sim import (
@@ -209,6 +209,9 @@ def context_summary(context: bytes, mode: Mode) -> str:
     if not context:
         return "{}"
     decoded = decode_context(mode, context)
+    if isinstance(decoded, LwwContext):
+        stamp = decoded.stamp
+        return "{}" if stamp is None else f"{{{stamp[1]}@{stamp[0]}}}"
     entries = getattr(decoded, "entries", None)
     if entries is None:
         return "{?}"

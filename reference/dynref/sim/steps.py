@@ -8,6 +8,7 @@ executions of client writes at their coordinators.
 
 from __future__ import annotations
 
+from dynref.causality import LwwRegister
 from dynref.messages import (
     ClientGet,
     ClientPut,
@@ -118,7 +119,21 @@ def _note_execution(
     if stored is None:
         return
     actor, timestamp = post.durable.actor, pre.volatile.now
-    applied = holds_write(stored.versions, actor, timestamp, value)
+    versions = stored.versions
+    if isinstance(versions, LwwRegister):
+        # In lww the coordinator may stamp a write later than its clock (REQ-LWW-1): the new
+        # version is the stored one if it is new, by this actor, with this value; else the
+        # write lost at its coordinator, at the clock's time.
+        winner = versions.winner
+        before = pre.durable.data.get(key)
+        if (
+            winner is not None
+            and winner.actor == actor
+            and winner.value == value
+            and (before is None or before != versions)
+        ):
+            timestamp = winner.timestamp
+    applied = holds_write(versions, actor, timestamp, value)
     draft.record(
         ExecutionRecord(draft.step, node, operation, key, value, actor, timestamp, applied)
     )
