@@ -15,7 +15,7 @@ has more than N actors, and its largest merges can exceed the peer bounds.
 
 from __future__ import annotations
 
-import attrs
+from typing import NamedTuple
 
 from dynref.causality import INTEGER_LIMIT, AnyVersions, DvvSet, LwwRegister, VclockSiblings
 from dynref.config import ENVELOPE_BYTES, VERSION_OVERHEAD_BYTES, ClusterConfig
@@ -32,9 +32,9 @@ from dynref.messages import (
 )
 
 
-@attrs.frozen
-class Footprint:
-    """What the limits measure of one key's sibling set."""
+class Footprint(NamedTuple):
+    """What the limits measure of one key's sibling set (a tuple: built on every put and every
+    replicated set, so it must be cheap)."""
 
     versions: int
     """Versions held, tombstones included (the sibling count)."""
@@ -62,16 +62,15 @@ def footprint(versions: AnyVersions) -> Footprint:
 
 def _dvv_footprint(versions: DvvSet) -> Footprint:
     entries = versions.vv.entries
-    size = VERSION_OVERHEAD_BYTES * (len(versions.siblings) + len(entries))
-    size += sum(_text_bytes(actor) for actor, _ in entries)
-    largest = magnitude = 0
-    for sibling in versions.siblings:
-        length = 0 if sibling.value is None else len(sibling.value)
-        size += length + _text_bytes(sibling.actor)
-        largest = max(largest, length)
-        magnitude = max(magnitude, sibling.counter, abs(sibling.timestamp))
-    magnitude = max(magnitude, max((counter for _, counter in entries), default=0))
-    return Footprint(len(versions.siblings), size, len(entries), largest, magnitude)
+    siblings = versions.siblings
+    lengths = [0 if sibling.value is None else len(sibling.value) for sibling in siblings]
+    names = sum(_text_bytes(actor) for actor, _ in entries)
+    names += sum(_text_bytes(sibling.actor) for sibling in siblings)
+    size = sum(lengths) + names + VERSION_OVERHEAD_BYTES * (len(siblings) + len(entries))
+    # The vector covers every sibling's dot (REQ-WIRE-5), so its counters are the largest.
+    magnitude = max([0, *[counter for _, counter in entries]])
+    magnitude = max([magnitude, *[abs(sibling.timestamp) for sibling in siblings]])
+    return Footprint(len(siblings), size, len(entries), max([0, *lengths]), magnitude)
 
 
 def _vclock_footprint(versions: VclockSiblings) -> Footprint:
@@ -118,27 +117,35 @@ def peer_versions_problem(config: ClusterConfig, versions: AnyVersions) -> str |
     """REQ-BOUND-5: why a peer's sibling set breaks a bound no correct peer breaks."""
     found = footprint(versions)
     n = config.n
-    checks = (
-        ("value bytes", found.largest_value, config.max_value_bytes),
-        ("counter or timestamp", found.magnitude, INTEGER_LIMIT - 1),
-        ("siblings", found.versions, n * config.max_siblings),
-        ("context actors", found.actors, n * config.max_context_actors),
-        ("object bytes", found.size, n * config.max_object_bytes),
-    )
-    for what, size, limit in checks:
-        if size > limit:
-            return f"{what} {size} exceed the limit {limit}"
+    if found.largest_value > config.max_value_bytes:
+        return _beyond("value bytes", found.largest_value, config.max_value_bytes)
+    if found.magnitude >= INTEGER_LIMIT:
+        return _beyond("counter or timestamp", found.magnitude, INTEGER_LIMIT - 1)
+    if found.versions > n * config.max_siblings:
+        return _beyond("siblings", found.versions, n * config.max_siblings)
+    if found.actors > n * config.max_context_actors:
+        return _beyond("context actors", found.actors, n * config.max_context_actors)
+    if found.size > n * config.max_object_bytes:
+        return _beyond("object bytes", found.size, n * config.max_object_bytes)
     return None
+
+
+def _beyond(what: str, size: int, limit: int) -> str:
+    return f"{what} {size} exceed the limit {limit}"
+
+
+_ONE_SET = (Replicate, FetchReply, Handoff)
+_ONE_KEY = (Fetch, ReplicateAck, HandoffAck)
 
 
 def peer_message_problem(config: ClusterConfig, message: object) -> str | None:
     """REQ-BOUND-5: why a peer's message must be refused whole, or None."""
     keys: list[bytes] = []
     sets: list[AnyVersions] = []
-    if isinstance(message, Replicate | FetchReply | Handoff):
+    if isinstance(message, _ONE_SET):
         keys.append(message.key)
         sets.append(message.versions)
-    elif isinstance(message, Fetch | ReplicateAck | HandoffAck):
+    elif isinstance(message, _ONE_KEY):
         keys.append(message.key)
     elif isinstance(message, SyncKeys):
         keys.extend(key for key, _ in message.items)
