@@ -57,8 +57,9 @@ from dynref.messages import (
 )
 from dynref.node import Step, boot, step
 from dynref.state import NodeState
-from dynref_io.codec import MAX_FRAME_BYTES, encode, encode_versions
-from dynref_io.wire import ClientReplyFrame
+from dynref_io.node.config_file import ConfigError, NodeAddress, build_cluster_file
+from dynref_io.wire.codec import MAX_FRAME_BYTES, encode, encode_versions
+from dynref_io.wire.frames import ClientReplyFrame
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -507,3 +508,16 @@ def test_req_bound_6_the_first_item_always_goes() -> None:
         max_context_bytes=1_000,
     )
     assert [key for key, _ in batch_by_size(small, items)] == [b"a"]
+
+
+def test_req_bound_1_the_cluster_file_sets_the_limits_and_names_a_contradiction() -> None:
+    """REQ-BOUND-1: the cluster file's [limits] sets the new limits; a value limit above the
+    object limit is a one-line ConfigError naming both."""
+    one = (NodeAddress("n1", "127.0.0.1", 7001),)
+    quorum = {"n": 1, "r": 1, "w": 1}
+    with pytest.raises(ConfigError, match=r"max_object_bytes.*max_value_bytes"):
+        build_cluster_file(one, {**quorum, "max_value_bytes": 2 * MIB})
+    raised = {"max_value_bytes": 2 * MIB, "max_object_bytes": 2 * MIB + 4_096, "max_siblings": 7}
+    cluster = build_cluster_file(one, {**quorum, **raised})
+    assert cluster.config.max_object_bytes == 2 * MIB + 4_096
+    assert cluster.config.max_siblings == 7

@@ -22,6 +22,10 @@ the same file: ring, quorums, mode and timers have to agree across the cluster.
     [limits]
     max_key_bytes = 1024
     max_value_bytes = 1048576
+    max_context_bytes = 65536
+    max_context_actors = 1024
+    max_siblings = 100
+    max_object_bytes = 1179648
     merkle_depth = 6
 
     [ring]
@@ -60,7 +64,15 @@ TIMER_KEYS = (
     "antientropy_interval",
     "probe_interval",
 )
-LIMIT_KEYS = ("max_key_bytes", "max_value_bytes", "merkle_depth")
+LIMIT_KEYS = (
+    "max_key_bytes",
+    "max_value_bytes",
+    "max_context_bytes",
+    "max_context_actors",
+    "max_siblings",
+    "max_object_bytes",
+    "merkle_depth",
+)
 RING_KEYS = ("strategy", "tokens_per_capacity", "partitions")
 NODE_KEYS = ("id", "host", "port", "capacity")
 
