@@ -25,12 +25,14 @@ from dynref.messages import (
     ClientDelete,
     ClientGet,
     ClientPut,
+    ClientRequest,
     ClientResult,
     Message,
     Receive,
     Request,
 )
 
+from dynref_io.http.server import HttpApi
 from dynref_io.node.config_file import ClusterFile
 from dynref_io.node.peers import PeerLinks
 from dynref_io.node.runtime import NodeRuntime, log_line, node_status
@@ -93,6 +95,8 @@ class Outbox:
         # node request id -> (connection, the client's own id for that request)
         self._waiting: dict[int, tuple[ClientConnection, int]] = {}
         self._to_flush: set[ClientConnection] = set()
+        # node request id -> the future of an in-process caller (the HTTP API)
+        self._calls: dict[int, asyncio.Future[ClientResult]] = {}
 
     def register(self, connection: ClientConnection, client_request_id: int) -> int:
         """A node-unique id for a client's request: clients choose theirs independently."""
@@ -101,6 +105,16 @@ class Outbox:
         self._waiting[request_id] = (connection, client_request_id)
         connection.outstanding.add(request_id)
         return request_id
+
+    def register_call(self) -> tuple[int, asyncio.Future[ClientResult]]:
+        """A node-unique id for an in-process request, and the future its result will settle."""
+        request_id = self._next_request_id
+        self._next_request_id += 1
+        self._calls[request_id] = asyncio.get_running_loop().create_future()
+        return request_id, self._calls[request_id]
+
+    def forget_call(self, request_id: int) -> None:
+        self._calls.pop(request_id, None)
 
     def forget(self, connection: ClientConnection) -> None:
         for request_id in connection.outstanding:
@@ -111,6 +125,11 @@ class Outbox:
         self._peers.send(to, message)
 
     def reply(self, request_id: int, result: ClientResult) -> None:
+        call = self._calls.pop(request_id, None)
+        if call is not None:
+            if not call.done():
+                call.set_result(result)
+            return
         waiting = self._waiting.pop(request_id, None)
         if waiting is None:
             return  # the client hung up before its answer
@@ -188,8 +207,20 @@ class NodeServer:
             writer.close()
         await self.runtime.close()
 
+    async def call(self, request: ClientRequest) -> ClientResult:
+        """Run one client request through the runtime as a client connection's would (the
+        HTTP API's way in): the same queue, the same request ids, the same released reply."""
+        request_id, result = self._outbox.register_call()
+        try:
+            await self.runtime.wait_for_room()
+            self.runtime.submit(Request(attrs.evolve(request, request_id=request_id)))
+            return await result
+        finally:
+            self._outbox.forget_call(request_id)
+
     def status(self) -> dict[str, int | str]:
         status = node_status(self.runtime.state)
+        status["pid"] = os.getpid()
         status["isolated"] = ",".join(sorted(self._peers.isolated))
         status["connected"] = ",".join(self._peers.connected())
         status["commits"] = self.runtime.commits
@@ -317,27 +348,36 @@ def lock_data_dir(data_dir: Path) -> IO[str]:
     return handle
 
 
-async def serve_node(cluster: ClusterFile, node_id: str, data_dir: Path, host: str) -> None:
+async def serve_node(
+    cluster: ClusterFile, node_id: str, data_dir: Path, host: str, http_port: int | None = None
+) -> None:
     """Run one node until SIGTERM or SIGINT; then close its connections and its storage."""
     server = NodeServer(cluster, node_id, open_sqlite(data_dir), host=host)
+    http: HttpApi | None = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
         await server.start()
+        if http_port is not None:
+            http = await HttpApi.start(server, cluster.config, host, http_port)
         await server.wait(stop)
     finally:
+        if http is not None:
+            await http.close()
         await server.stop()
         log_line(f"{node_id}: stopped")
 
 
-def run_node(cluster: ClusterFile, node_id: str, data_dir: Path, host: str) -> int:
+def run_node(
+    cluster: ClusterFile, node_id: str, data_dir: Path, host: str, http_port: int | None = None
+) -> int:
     """The `dynref node` process: 0 after a clean shutdown, 1 when the node failed."""
     cluster.address_of(node_id)  # a clear error before anything touches the disk
     lock = lock_data_dir(data_dir)
     try:
-        asyncio.run(serve_node(cluster, node_id, data_dir, host))
+        asyncio.run(serve_node(cluster, node_id, data_dir, host, http_port))
     except Exception as exc:
         log_line(f"{node_id}: failed: {type(exc).__name__}: {exc}")
         return 1
