@@ -59,7 +59,7 @@ def test_node_with_a_bad_config_file_exits_2(
         capsys, "node", "--config", str(config), "--id", "n1", "--data-dir", str(tmp_path)
     )
     assert status == 2 and "n must be at least 1" in err
-    config.write_text('[[nodes]]\nid = "n1"\nport = 7001\n')
+    config.write_text('[cluster]\nn = 1\nr = 1\nw = 1\n[[nodes]]\nid = "n1"\nport = 7001\n')
     status, _, err = run(
         capsys, "node", "--config", str(config), "--id", "n9", "--data-dir", str(tmp_path)
     )

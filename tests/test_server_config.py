@@ -93,3 +93,44 @@ def test_unknown_node_and_missing_file(tmp_path: Path) -> None:
         cluster.address_of("z")
     with pytest.raises(ConfigError, match="cannot read config file"):
         load_cluster_file(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("n = 3", "n = 4"), "n: N=4 exceeds the 3 node\\(s\\)"),
+        (('host = "10.0.0.2"', 'host = "10.0.0.1"'), "node b: port 10.0.0.1:7001 is already"),
+        (("capacity = 2", "capacity = 2\nhttp_port = 7001"), "node b: http_port 10.0.0.2:7001 is"),
+        (("partitions = 16", "partitions = 2"), "partitions: 2 partitions cannot cover 3 nodes"),
+        (("partitions = 16", "partitions = 20000"), "partitions must be between 1 and 16384"),
+        (("partitions = 16", "partitions = 16\ntokens_per_capacity = 5000"), "tokens_per_capacity"),
+        (
+            ("[ring]", "[limits]\nmerkle_depth = 21\n[ring]"),
+            "merkle_depth must be between 1 and 20",
+        ),
+        (("[ring]", "[limits]\nmax_value_bytes = 4194304\n[ring]"), "max_value_bytes: 4194304"),
+        (("port = 7001\ncapacity", "port = 7001\nhttp_port = 0\ncapacity"), "http_port 0 is out"),
+        (("port = 7001\ncapacity", 'port = 7001\nhttp_port = "x"\ncapacity'), "http_port must be"),
+    ],
+)
+def test_config_values_out_of_range_are_refused_at_load_naming_the_field(
+    change: tuple[str, str], message: str
+) -> None:
+    """REQ-CONF-1: checked when the file is loaded, never first noticed by a running node."""
+    old, new = change
+    assert old in EXAMPLE
+    with pytest.raises(ConfigError, match=message):
+        parse_cluster_toml(EXAMPLE.replace(old, new, 1))
+
+
+def test_http_ports_read_back_and_flags_are_validated_alike() -> None:
+    """REQ-CONF-1: the same checks hold for a cluster described by flags."""
+    text = EXAMPLE.replace("port = 7001\ncapacity", "port = 7001\nhttp_port = 8098\ncapacity")
+    cluster = parse_cluster_toml(text)
+    assert cluster.address_of("b").http_port == 8098 and cluster.address_of("a").http_port is None
+    assert parse_cluster_toml(render_cluster_toml(cluster)) == cluster
+    twins = (NodeAddress("a", "127.0.0.1", 7001), NodeAddress("b", "127.0.0.1", 7001))
+    with pytest.raises(ConfigError, match="already the address of a's port"):
+        build_cluster_file(twins, {"n": 2, "r": 1, "w": 1})
+    with pytest.raises(ConfigError, match="n: N=3 exceeds the 1 node"):
+        build_cluster_file(twins[:1])

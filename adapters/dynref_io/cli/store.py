@@ -69,6 +69,12 @@ def host_port(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def port_number(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"expected a port between 1 and 65535, got {text!r}")
+    return int(text)
+
+
 def peer_address(text: str) -> NodeAddress:
     node_id, separator, where = text.partition("=")
     if not separator or not node_id:
@@ -98,6 +104,13 @@ def add_node_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--port", type=int, help="port to listen on (without --config)")
     parser.add_argument(
+        "--http",
+        type=port_number,
+        metavar="PORT",
+        help="also serve the HTTP API on this port of --host (default: the file's http_port "
+        "for this node, else no HTTP API; see docs/http.md)",
+    )
+    parser.add_argument(
         "--peer",
         type=peer_address,
         action="append",
@@ -126,11 +139,14 @@ def node_cluster(arguments: argparse.Namespace) -> ClusterFile:
 def run_node_command(arguments: argparse.Namespace) -> int:
     cluster = node_cluster(arguments)
     try:
-        cluster.address_of(arguments.id)
+        own = cluster.address_of(arguments.id)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
+    http_port = arguments.http if arguments.http is not None else own.http_port
+    if http_port is not None and http_port == own.port:
+        raise UsageError(f"--http {http_port} is the node's own port")
     try:
-        return run_node(cluster, arguments.id, arguments.data_dir, arguments.host)
+        return run_node(cluster, arguments.id, arguments.data_dir, arguments.host, http_port)
     except RuntimeError as exc:
         raise CommandError(str(exc)) from None
 
@@ -143,6 +159,11 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
     start = actions.add_parser("start", help="create (or restart) a local cluster")
     start.add_argument("--nodes", type=int, help="number of nodes of a new cluster (default 5)")
     start.add_argument("--base-port", type=int, help="port of n1; the others follow")
+    start.add_argument(
+        "--http",
+        action="store_true",
+        help="give every node of a new cluster an HTTP API port (written to cluster.toml)",
+    )
     add_setting_flags(start)
     actions.add_parser("status", help="a table of the nodes")
     actions.add_parser("stop", help="stop every node (SIGTERM, then SIGKILL)")
@@ -184,7 +205,9 @@ def _known_node(cluster: LocalCluster, node_id: str) -> str:
 
 def _start_cluster(arguments: argparse.Namespace) -> int:
     settings = settings_from(arguments)
-    creating = arguments.nodes is not None or arguments.base_port is not None or settings
+    creating = (
+        arguments.nodes is not None or arguments.base_port is not None or settings or arguments.http
+    )
     if (arguments.dir / CLUSTER_FILE).exists():
         if creating:
             raise UsageError(f"{arguments.dir} holds a cluster already; start it with --dir only")
@@ -193,7 +216,9 @@ def _start_cluster(arguments: argparse.Namespace) -> int:
         nodes = 5 if arguments.nodes is None else arguments.nodes
         if nodes < 1:
             raise UsageError("--nodes must be at least 1")
-        cluster = create_cluster(arguments.dir, nodes, arguments.base_port, settings)
+        cluster = create_cluster(
+            arguments.dir, nodes, arguments.base_port, settings, http=arguments.http
+        )
     print(
         f"starting {len(cluster.node_ids)} nodes in {arguments.dir} (logs in DIR/<node>/node.log)",
         file=sys.stderr,

@@ -38,8 +38,12 @@ the same file: ring, quorums, mode and timers have to agree across the cluster.
     host = "127.0.0.1"
     port = 7001
     capacity = 1
+    http_port = 8098        # optional: serve the HTTP API there (docs/http.md)
 
 Unknown sections or keys are errors, so that a typo never silently falls back to a default.
+Values are checked when the file is loaded, each error naming its field (REQ-CONF-1): quorums
+within N, N within the number of nodes, no two listeners on one address, a value size that
+fits in a frame, a Merkle depth and a ring size within range.
 """
 
 from __future__ import annotations
@@ -52,9 +56,17 @@ from typing import Any
 import attrs
 from dynref.causality import Mode
 from dynref.config import ClusterConfig
-from dynref.ring import NodeSpec, RingConfig, Strategy
+from dynref.ring import NodeSpec, RingConfig, Strategy, build_ring
+
+from dynref_io.wire.codec import MAX_FRAME_BYTES
 
 DEFAULT_TICK_INTERVAL_MS = 10
+FRAME_ENVELOPE_BYTES = 64 * 1024
+"""Room a frame keeps beside a key and a value: the context, the other fields, msgpack."""
+MAX_MERKLE_DEPTH = 20
+"""REQ-MERKLE-7's largest depth: about a million leaf buckets per range."""
+MAX_PARTITIONS = 16_384
+MAX_TOKENS_PER_CAPACITY = 4_096
 
 CLUSTER_KEYS = ("n", "r", "w", "mode", "seed")
 TIMER_KEYS = (
@@ -74,7 +86,7 @@ LIMIT_KEYS = (
     "merkle_depth",
 )
 RING_KEYS = ("strategy", "tokens_per_capacity", "partitions")
-NODE_KEYS = ("id", "host", "port", "capacity")
+NODE_KEYS = ("id", "host", "port", "capacity", "http_port")
 
 
 class ConfigError(ValueError):
@@ -87,6 +99,8 @@ class NodeAddress:
     host: str
     port: int
     capacity: int = 1
+    http_port: int | None = None
+    """Where the node serves the HTTP API, on its host; None: no HTTP API."""
 
 
 @attrs.frozen
@@ -116,9 +130,7 @@ def build_cluster_file(
         raise ConfigError(f"tick_interval must be a positive integer, got {tick_interval!r}")
     if not addresses:
         raise ConfigError("a cluster needs at least one node")
-    for address in addresses:
-        if not 0 < address.port < 65536:
-            raise ConfigError(f"node {address.node_id}: port {address.port} is out of range")
+    check_addresses(addresses)
     ring_settings = {k: settings.pop(k) for k in RING_KEYS if k in settings}
     try:
         if "mode" in settings:
@@ -137,7 +149,59 @@ def build_cluster_file(
         if isinstance(exc, ConfigError):
             raise
         raise ConfigError(str(exc)) from exc
+    check_ranges(config)
     return ClusterFile(config=config, addresses=addresses, tick_interval=tick_interval)
+
+
+def check_addresses(addresses: tuple[NodeAddress, ...]) -> None:
+    """REQ-CONF-1: ports in range, and no two listeners (node or HTTP) on one address."""
+    taken: dict[tuple[str, int], str] = {}
+    for address in addresses:
+        listeners = [("port", address.port)]
+        if address.http_port is not None:
+            listeners.append(("http_port", address.http_port))
+        for field, port in listeners:
+            where = f"{address.host}:{port}"
+            if not 0 < port < 65536:
+                raise ConfigError(f"node {address.node_id}: {field} {port} is out of range")
+            holder = taken.get((address.host, port))
+            if holder is not None:
+                raise ConfigError(
+                    f"node {address.node_id}: {field} {where} is already the address of {holder}"
+                )
+            taken[(address.host, port)] = f"{address.node_id}'s {field}"
+
+
+def check_ranges(config: ClusterConfig) -> None:
+    """REQ-CONF-1: the limits the core's own constructors do not check, each field named."""
+    if config.n > len(config.nodes):
+        raise ConfigError(f"n: N={config.n} exceeds the {len(config.nodes)} node(s) of the cluster")
+    largest_value = MAX_FRAME_BYTES - config.max_key_bytes - FRAME_ENVELOPE_BYTES
+    if config.max_value_bytes > largest_value:
+        raise ConfigError(
+            f"max_value_bytes: {config.max_value_bytes} does not fit in a frame of "
+            f"{MAX_FRAME_BYTES} bytes beside a key of max_key_bytes={config.max_key_bytes} "
+            f"(at most {largest_value})"
+        )
+    if not 1 <= config.merkle_depth <= MAX_MERKLE_DEPTH:
+        raise ConfigError(
+            f"merkle_depth must be between 1 and {MAX_MERKLE_DEPTH}, got {config.merkle_depth}"
+        )
+    ring = config.ring
+    if not 1 <= ring.partitions <= MAX_PARTITIONS:
+        raise ConfigError(
+            f"partitions must be between 1 and {MAX_PARTITIONS}, got {ring.partitions}"
+        )
+    if not 1 <= ring.tokens_per_capacity <= MAX_TOKENS_PER_CAPACITY:
+        raise ConfigError(
+            f"tokens_per_capacity must be between 1 and {MAX_TOKENS_PER_CAPACITY}, "
+            f"got {ring.tokens_per_capacity}"
+        )
+    if ring.strategy is Strategy.EQUAL_PARTITIONS:
+        try:
+            build_ring(config.nodes, ring)
+        except ValueError as exc:
+            raise ConfigError(f"partitions: {exc}") from exc
 
 
 def parse_cluster_toml(text: str, source: str = "<config>") -> ClusterFile:
@@ -180,6 +244,7 @@ def _node_address(entry: object) -> NodeAddress:
         raise ConfigError(f"unknown key(s) in [[nodes]]: {sorted(extra)}")
     node_id, host, port = entry.get("id"), entry.get("host", "127.0.0.1"), entry.get("port")
     capacity = entry.get("capacity", 1)
+    http_port = entry.get("http_port")
     if not isinstance(node_id, str) or not node_id:
         raise ConfigError(f"[[nodes]] entry needs a string id, got {node_id!r}")
     if not isinstance(host, str) or not host:
@@ -188,7 +253,9 @@ def _node_address(entry: object) -> NodeAddress:
         raise ConfigError(f"node {node_id}: port must be an integer, got {port!r}")
     if type(capacity) is not int or capacity < 1:
         raise ConfigError(f"node {node_id}: capacity must be a positive integer")
-    return NodeAddress(node_id=node_id, host=host, port=port, capacity=capacity)
+    if http_port is not None and type(http_port) is not int:
+        raise ConfigError(f"node {node_id}: http_port must be an integer, got {http_port!r}")
+    return NodeAddress(node_id, host, port, capacity, http_port)
 
 
 def load_cluster_file(path: Path) -> ClusterFile:
@@ -214,6 +281,8 @@ def render_cluster_toml(cluster: ClusterFile) -> str:
         lines += ["", "[[nodes]]", f"id = {_quoted(address.node_id)}"]
         lines += [f"host = {_quoted(address.host)}", f"port = {address.port}"]
         lines += [f"capacity = {address.capacity}"]
+        if address.http_port is not None:
+            lines += [f"http_port = {address.http_port}"]
     return "\n".join(lines) + "\n"
 
 

@@ -68,18 +68,25 @@ def create_cluster(
     base_port: int | None = None,
     settings: Mapping[str, Any] | None = None,
     host: str = "127.0.0.1",
+    http: bool = False,
 ) -> LocalCluster:
-    """Write DIR/cluster.toml for nodes n1..nN on consecutive ports (or free ones)."""
+    """Write DIR/cluster.toml for nodes n1..nN on consecutive ports (or free ones); with
+    `http`, each node also gets an HTTP API port (free ones, or those after the node ports)."""
     if node_count < 1:
         raise ClusterError("a cluster needs at least one node")
     config_path = directory / CLUSTER_FILE
     if config_path.exists():
         raise ClusterError(f"{config_path} exists: stop that cluster or choose another --dir")
+    wanted = 2 * node_count if http else node_count
     if base_port is None:
-        ports = free_ports(node_count, host)
+        ports = free_ports(wanted, host)
     else:
-        ports = [base_port + i for i in range(node_count)]
-    addresses = tuple(NodeAddress(f"n{i}", host, port) for i, port in enumerate(ports, start=1))
+        ports = [base_port + i for i in range(wanted)]
+    http_ports: list[int | None] = list(ports[node_count:]) if http else [None] * node_count
+    addresses = tuple(
+        NodeAddress(f"n{i}", host, port, http_port=http_port)
+        for i, (port, http_port) in enumerate(zip(ports, http_ports, strict=False), start=1)
+    )
     cluster = build_cluster_file(addresses, settings)
     directory.mkdir(parents=True, exist_ok=True)
     config_path.write_text(render_cluster_toml(cluster), encoding="utf-8")
