@@ -33,7 +33,7 @@ def test_the_store_subcommands_are_registered() -> None:
         (("put", "k"), "required: value"),
         (("get", "k"), "one of the arguments --node --dir is required"),
         (("get", "k", "--node", "localhost"), "expected HOST:PORT"),
-        (("put", "k", "v", "--context", "xyz", "--node", "h:1"), "not a hex string"),
+        (("put", "k", "v", "--context", "xyz", "--node", "h:1"), "--context is not hex"),
         (("delete", "k", "--node", "h:1"), "required: --context"),
         (("node", "--id", "n1", "--data-dir", "d"), "give --config FILE, or --port"),
         (("node", "--id", "n1", "--data-dir", "d", "--port", "1", "--peer", "n2"), "ID=HOST:PORT"),

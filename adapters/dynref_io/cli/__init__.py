@@ -6,13 +6,16 @@ replay, search, ...) means writing its module and adding one line here. Modules 
 when the parser is built, so a broken one fails loudly rather than hiding its command.
 
 Exit codes: 0 success, 1 the operation failed (a node unreachable, a quorum not reached),
-2 bad usage (argparse's convention, also used for invalid config files and arguments).
+2 bad usage (argparse's convention, also used for invalid config files and arguments), 3 a
+bound cut the work short (`search`), 4 not found (`get --require`), 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -20,12 +23,16 @@ import attrs
 
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "dynref_io.cli.store",  # node, cluster, put, get, delete
+    "dynref_io.cli.admin",  # status, ring, isolate, heal
     "dynref_io.cli.demo",  # demo
     "dynref_io.cli.explore",  # explore, replay, search
 )
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_INCOMPLETE = 3
+EXIT_NOT_FOUND = 4
+EXIT_INTERRUPTED = 130
 
 
 @attrs.frozen
@@ -53,11 +60,19 @@ def subcommands() -> list[Subcommand]:
     return found
 
 
+def version() -> str:
+    try:
+        return importlib.metadata.version("dynref")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser(commands: Sequence[Subcommand]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dynref",
         description="dynref: a formally-checked reference implementation of Amazon's Dynamo.",
     )
+    parser.add_argument("--version", action="version", version=f"dynref {version()}")
     chosen = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in commands:
         sub = chosen.add_parser(
@@ -68,9 +83,25 @@ def build_parser(commands: Sequence[Subcommand]) -> argparse.ArgumentParser:
     return parser
 
 
+def undecodable_argument(argv: Sequence[str]) -> str | None:
+    """The first argument that is not valid UTF-8 (Python holds its bad bytes as surrogates)."""
+    for argument in argv:
+        try:
+            argument.encode("utf-8")
+        except UnicodeEncodeError:
+            return argument.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(subcommands())
-    arguments = parser.parse_args(argv)
+    given = sys.argv[1:] if argv is None else list(argv)
+    bad = undecodable_argument(given)
+    if bad is not None:
+        parser.print_usage(sys.stderr)
+        print(f"dynref: error: argument {bad!r} is not valid UTF-8", file=sys.stderr)
+        return EXIT_USAGE
+    arguments = parser.parse_args(given)
     try:
         status: int = arguments.run(arguments)
     except UsageError as exc:
@@ -81,5 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"dynref {arguments.command}: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader of our output went away (`dynref status ... | head`): not an error of ours.
+        # Point stdout at /dev/null so that the interpreter's final flush fails no more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILURE
     return status

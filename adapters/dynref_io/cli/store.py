@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
+import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
 from dynref.causality import Mode
 
-from dynref_io.cli import CommandError, Subcommand, UsageError
+from dynref_io.cli import EXIT_NOT_FOUND, CommandError, Subcommand, UsageError
 from dynref_io.client.native import Client, DynrefError, GetResult, NodeConnectionError
 from dynref_io.node.config_file import (
     ClusterFile,
@@ -83,11 +87,37 @@ def peer_address(text: str) -> NodeAddress:
     return NodeAddress(node_id, host, port)
 
 
-def hex_bytes(text: str) -> bytes:
+def timeout_seconds(text: str) -> float:
     try:
-        return bytes.fromhex(text)
+        seconds = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a hex string: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return seconds
+
+
+ENCODINGS = ("hex", "base64")
+
+
+def encode_bytes(raw: bytes, encoding: str) -> str:
+    return raw.hex() if encoding == "hex" else base64.b64encode(raw).decode("ascii")
+
+
+def decode_bytes(text: str, encoding: str, what: str) -> bytes:
+    """`text` as `encoding` (hex or base64, strictly); a usage error names `what` otherwise."""
+    try:
+        if encoding == "hex":
+            return bytes.fromhex(text)
+        return base64.b64decode(text, validate=True)
+    except (ValueError, binascii.Error):
+        raise UsageError(f"{what} is not {encoding}: {text!r}") from None
+
+
+def add_encoding_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--encoding", choices=ENCODINGS, default="hex", help=f"how {what} (default hex)"
+    )
 
 
 # ---------------------------------------------------------------- node
@@ -240,7 +270,9 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--node", type=host_port, metavar="HOST:PORT", help="the node to ask")
     target.add_argument("--dir", type=Path, help="ask a live node of this local cluster")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait (default 10)")
+    parser.add_argument(
+        "--timeout", type=timeout_seconds, default=10.0, help="seconds to wait (default 10)"
+    )
 
 
 def connect(arguments: argparse.Namespace) -> Client:
@@ -258,35 +290,52 @@ def connect(arguments: argparse.Namespace) -> Client:
 
 
 def add_put_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("key")
-    parser.add_argument("value")
-    parser.add_argument("--context", type=hex_bytes, default=b"", help="from a get, as hex")
+    parser.add_argument("key", help="the key (UTF-8)")
+    parser.add_argument("value", help="the value (UTF-8)")
+    parser.add_argument("--context", default="", help="the context of a get (see --encoding)")
+    add_encoding_argument(parser, "--context is written")
     parser.add_argument("--w", type=int, help="write quorum for this request")
     add_target_arguments(parser)
 
 
 def add_get_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("key")
+    parser.add_argument("key", help="the key (UTF-8)")
     parser.add_argument("--r", type=int, help="read quorum for this request")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object: every value and the context in --encoding, never "
+        "guessed as text",
+    )
+    add_encoding_argument(parser, "values (with --json) and the context are printed")
+    parser.add_argument(
+        "--require",
+        action="store_true",
+        help=f"exit {EXIT_NOT_FOUND} when the key has no value (not found or deleted)",
+    )
     add_target_arguments(parser)
 
 
 def add_delete_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("key")
-    parser.add_argument("--context", type=hex_bytes, required=True, help="from a get, as hex")
+    parser.add_argument("key", help="the key (UTF-8)")
+    parser.add_argument("--context", required=True, help="the context of a get (see --encoding)")
+    add_encoding_argument(parser, "--context is written")
     parser.add_argument("--w", type=int, help="write quorum for this request")
     add_target_arguments(parser)
 
 
 def _call(arguments: argparse.Namespace, operation: str) -> GetResult | None:
+    context = b""
+    if operation != "get":
+        context = decode_bytes(arguments.context, arguments.encoding, "--context")
     try:
         with connect(arguments) as client:
             if operation == "get":
                 return client.get(arguments.key, r=arguments.r)
             if operation == "put":
-                client.put(arguments.key, arguments.value, arguments.context, w=arguments.w)
+                client.put(arguments.key, arguments.value, context, w=arguments.w)
             else:
-                client.delete(arguments.key, arguments.context, w=arguments.w)
+                client.delete(arguments.key, context, w=arguments.w)
             return None
     except NodeConnectionError as exc:
         raise CommandError(str(exc)) from None
@@ -310,12 +359,23 @@ def run_put(arguments: argparse.Namespace) -> int:
 def run_get(arguments: argparse.Namespace) -> int:
     found = _call(arguments, "get")
     assert found is not None, "a get returns its result"
-    if not found.values:
-        print("not found")
-    for value in found.values:
-        print(show_value(value))
-    print(f"context: {found.context.hex()}")
-    return 0
+    encoding = arguments.encoding
+    if arguments.json:
+        document = {
+            "key": arguments.key,
+            "found": bool(found.values),
+            "encoding": encoding,
+            "values": [encode_bytes(value, encoding) for value in found.values],
+            "context": encode_bytes(found.context, encoding),
+        }
+        print(json.dumps(document))
+    else:
+        if not found.values:
+            print("not found")
+        for value in found.values:
+            print(show_value(value))
+        print(f"context: {encode_bytes(found.context, encoding)}")
+    return EXIT_NOT_FOUND if arguments.require and not found.values else 0
 
 
 def run_delete(arguments: argparse.Namespace) -> int:

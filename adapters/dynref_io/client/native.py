@@ -43,6 +43,8 @@ from dynref_io.wire.frames import (
     ErrorFrame,
     FaultReply,
     FaultRequest,
+    RingReply,
+    RingRequest,
     StatusReply,
     StatusRequest,
     WireObject,
@@ -53,6 +55,8 @@ LIST_FIELDS = ("down", "isolated", "connected")
 """Status fields that travel as comma-separated node ids; `status()` returns them as lists."""
 
 Data = bytes | str
+AdminRequest = ClientRequest | StatusRequest | FaultRequest | RingRequest
+"""Every frame a client sends; each is answered by one frame with its request id."""
 
 
 @attrs.frozen
@@ -138,7 +142,7 @@ def _status_dict(reply: StatusReply) -> dict[str, Any]:
     return status
 
 
-ANSWER_TYPES = (ClientReplyFrame, StatusReply, FaultReply)
+ANSWER_TYPES = (ClientReplyFrame, StatusReply, FaultReply, RingReply)
 """The frames a node answers requests with; anything else ends the connection."""
 
 
@@ -228,6 +232,14 @@ class AsyncClient:
         if not isinstance(reply, FaultReply):
             raise _unexpected(reply, self._where)
 
+    async def ring(self, key: Data | None = None) -> RingReply:
+        """The node's view of the ring (and of `key`'s placement, when given)."""
+        request = RingRequest(next(self._ids), None if key is None else to_bytes(key))
+        reply = await self._exchange(request)
+        if not isinstance(reply, RingReply):
+            raise _unexpected(reply, self._where)
+        return reply
+
     async def _request(self, make: Callable[[int], ClientRequest]) -> GetResult | None:
         request: ClientRequest = make(next(self._ids))
         reply = await self._exchange(request)
@@ -235,7 +247,7 @@ class AsyncClient:
             raise _unexpected(reply, self._where)
         return _check_result(reply.result)
 
-    async def _exchange(self, frame: ClientRequest | StatusRequest | FaultRequest) -> WireObject:
+    async def _exchange(self, frame: AdminRequest) -> WireObject:
         await self.connect()
         writer = self._writer
         assert writer is not None, "connected"
@@ -340,6 +352,13 @@ class Client:
         if not isinstance(reply, FaultReply):
             raise _unexpected(reply, self._where)
 
+    def ring(self, key: Data | None = None) -> RingReply:
+        request = RingRequest(next(self._ids), None if key is None else to_bytes(key))
+        reply = self._exchange(request)
+        if not isinstance(reply, RingReply):
+            raise _unexpected(reply, self._where)
+        return reply
+
     def _result(self, request: ClientRequest) -> ClientResult:
         reply = self._exchange(request)
         if not isinstance(reply, ClientReplyFrame):
@@ -356,7 +375,7 @@ class Client:
             self._frames, self._ready = FrameReader(), []
         return self._socket
 
-    def _exchange(self, frame: ClientRequest | StatusRequest | FaultRequest) -> WireObject:
+    def _exchange(self, frame: AdminRequest) -> WireObject:
         sock = self._connect()
         try:
             sock.sendall(encode(frame))

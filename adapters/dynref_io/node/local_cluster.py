@@ -208,7 +208,8 @@ class LocalCluster:
                     )
                 try:
                     with self.client(node_id, timeout=1.0) as client:
-                        client.status()
+                        status = client.status()
+                    self._check_identity(node_id, status)
                     break
                 except DynrefError:
                     if time.monotonic() > deadline:
@@ -217,6 +218,17 @@ class LocalCluster:
                             f"{node_id} did not answer within {timeout} s:\n{tail}"
                         ) from None
                     time.sleep(POLL_S)
+
+    def _check_identity(self, node_id: str, status: dict[str, Any]) -> None:
+        """REQ-ADMIN-2: the node answering at `node_id`'s address is the process started for
+        it, not a stray one (another cluster's node, a previous run's) holding that port."""
+        address, pid = self.address(node_id), self.pid(node_id)
+        if status.get("node_id") != node_id or status.get("pid") != pid:
+            raise ClusterError(
+                f"{node_id}: {address.host}:{address.port} is answered by node "
+                f"{status.get('node_id')!r} with pid {status.get('pid')}, not by the process "
+                f"started for {node_id} (pid {pid})"
+            )
 
     def kill(self, node_id: str, signum: int = signal.SIGKILL) -> None:
         """Signal the node's process (SIGKILL by default: a crash) and wait until it is gone."""

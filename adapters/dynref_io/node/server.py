@@ -33,6 +33,7 @@ from dynref.messages import (
 )
 
 from dynref_io.http.server import HttpApi
+from dynref_io.node.admin import ring_reply
 from dynref_io.node.config_file import ClusterFile
 from dynref_io.node.peers import PeerLinks
 from dynref_io.node.runtime import NodeRuntime, log_line, node_status
@@ -44,13 +45,14 @@ from dynref_io.wire.frames import (
     FaultReply,
     FaultRequest,
     PeerHello,
+    RingRequest,
     StatusReply,
     StatusRequest,
     WireObject,
 )
 
 CLIENT_REQUEST_TYPES = (ClientGet, ClientPut, ClientDelete)
-CLIENT_FRAME_TYPES = (*CLIENT_REQUEST_TYPES, StatusRequest, FaultRequest)
+CLIENT_FRAME_TYPES = (*CLIENT_REQUEST_TYPES, StatusRequest, FaultRequest, RingRequest)
 # A client that stops reading its replies is cut off rather than allowed to fill our memory.
 MAX_CLIENT_PENDING_BYTES = 64 * 1024 * 1024
 # How long, and how much, a refused connection's input is drained before closing it.
@@ -311,6 +313,8 @@ class NodeServer:
                         self.runtime.submit(Request(attrs.evolve(frame, request_id=request_id)))
                     elif isinstance(frame, StatusRequest):
                         connection.write(encode(StatusReply(frame.request_id, self.status())))
+                    elif isinstance(frame, RingRequest):
+                        connection.write(encode(ring_reply(self.runtime.state, frame)))
                     elif isinstance(frame, FaultRequest):
                         await self._isolate(frame.isolate)
                         connection.write(encode(FaultReply(frame.request_id)))

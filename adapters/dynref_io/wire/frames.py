@@ -106,6 +106,36 @@ class FaultReply:
 
 
 @attrs.frozen
+class RingRequest:
+    """Ask a node for its view of the ring; with a `key`, also where that key lives."""
+
+    request_id: int
+    key: bytes | None
+
+
+@attrs.frozen
+class RingReply:
+    """A node's view of the ring, for remote administration (`dynref ring`, `dynref status`).
+
+    `ranges` lists the ranges the node replicates as (range index, first and last key position
+    as 32 hex digits, the range's preference list, keys the node holds there); `hints` counts the
+    keys it holds as hints, by owner. For a requested key: its range index, its preference list
+    and its sloppy targets as this node would choose them now, each (node, the down node it
+    stands in for or "").
+    """
+
+    request_id: int
+    node_id: str
+    nodes: tuple[str, ...]
+    n: int
+    ranges: tuple[tuple[int, str, str, tuple[str, ...], int], ...]
+    hints: dict[str, int]
+    key_range: int | None
+    preference_list: tuple[str, ...]
+    targets: tuple[tuple[str, str], ...]
+
+
+@attrs.frozen
 class ErrorFrame:
     """Why the sender is about to close the connection (a bad frame, an unexpected one)."""
 
@@ -120,6 +150,8 @@ AdapterFrame = (
     | FaultRequest
     | FaultReply
     | ErrorFrame
+    | RingRequest
+    | RingReply
 )
 WireObject = Message | ClientRequest | ClientResult | AdapterFrame
 """Everything that may be the whole body of a frame."""
@@ -162,6 +194,8 @@ FRAME_TAGS: tuple[tuple[int, type], ...] = (
     (44, FaultRequest),
     (45, FaultReply),
     (46, ErrorFrame),
+    (47, RingRequest),
+    (48, RingReply),
 )
 """Types that may form a whole frame body."""
 
@@ -233,6 +267,8 @@ __all__ = [
     "FaultReply",
     "FaultRequest",
     "PeerHello",
+    "RingReply",
+    "RingRequest",
     "StatusReply",
     "StatusRequest",
     "WireObject",
