@@ -134,7 +134,7 @@ def test_search_prints_states_verdict_and_the_minimal_trace(
         capsys, "search", "--mode", "lww", "--program", "get,put", "--max-states", "2000", "--json"
     )
     result = json.loads(out.strip().splitlines()[-1])
-    assert status == 0 and result["verdict"] == "incomplete"
+    assert status == 3 and result["verdict"] == "incomplete"  # a bound cut it short
     assert "raise --max-states" in out
 
 

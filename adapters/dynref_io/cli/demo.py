@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import signal
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from dynref_io.cli import CommandError, Subcommand, UsageError
+from dynref_io.cli import EXIT_INTERRUPTED, CommandError, Subcommand, UsageError
+from dynref_io.cli.options import check_writable_dir
 from dynref_io.client.native import DynrefError
 from dynref_io.demo.run import CUT_OFF, NODES, VICTIM, DemoPlan, DemoReport, run_demo
 from dynref_io.node.config_file import ConfigError
@@ -56,12 +59,18 @@ def plan_from(arguments: argparse.Namespace) -> DemoPlan:
         raise UsageError(f"--dir {arguments.dir} is not a directory")
     if arguments.dir is not None and (arguments.dir / CLUSTER_FILE).exists():
         raise UsageError(f"{arguments.dir} already holds a cluster: give a new directory")
+    if arguments.dir is not None:
+        check_writable_dir(arguments.dir, "--dir")
     return DemoPlan(
         clients=arguments.clients,
         keys=arguments.keys,
         seed=arguments.seed,
         phase_seconds=seconds,
     )
+
+
+def _as_interrupt(_signum: int, _frame: object) -> None:
+    os.kill(os.getpid(), signal.SIGINT)
 
 
 def run_demo_command(arguments: argparse.Namespace) -> int:
@@ -71,6 +80,9 @@ def run_demo_command(arguments: argparse.Namespace) -> int:
     def say(message: str) -> None:
         print(f"[{time.monotonic() - started:5.1f}s] {message}", file=sys.stderr, flush=True)
 
+    # SIGTERM takes the path of Ctrl-C: the nodes are stopped and the scratch directory
+    # removed, rather than the nodes (in sessions of their own) left running.
+    previous = signal.signal(signal.SIGTERM, _as_interrupt)
     try:
         if arguments.dir is not None:
             report = run_demo(arguments.dir, plan, say)
@@ -79,6 +91,11 @@ def run_demo_command(arguments: argparse.Namespace) -> int:
                 report = run_demo(Path(scratch), plan, say)
     except (ClusterError, ConfigError, DynrefError, OSError) as exc:
         raise CommandError(f"the demo could not run: {exc}") from None
+    except KeyboardInterrupt:
+        say("interrupted: the nodes are stopped")
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(verdict_text(report, kept=arguments.dir is not None))
     return 0 if report.passed else 1
 
@@ -134,5 +151,10 @@ SUBCOMMANDS = (
         "run a 5-node local cluster under faults and check that no write is lost",
         add_demo_arguments,
         run_demo_command,
+        description="Start 5 local node processes (N=3, R=2, W=2, dvv, SQLite), run 6 "
+        "concurrent clients on shared keys while one node is killed and restarted and "
+        "another cut off and healed, wait for convergence, then check the history: no "
+        "acknowledged write lost, no value invented. Exit 0 when every check passes, 1 "
+        "otherwise; Ctrl-C or SIGTERM stops the nodes and exits 130.",
     ),
 )

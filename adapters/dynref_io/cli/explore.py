@@ -6,7 +6,8 @@ draw it) and `search` (bounded exhaustive search).
     dynref search --mode dvv --n 3 --r 2 --w 2 --drops 1
 
 Exit status: 0 nothing violated, 1 a violation (explore, search) or a violation reproduced
-(replay), 2 bad arguments or an unreadable trace.
+(replay), 2 bad arguments, an unreadable trace or one that does not replay, 3 a search cut
+short by its state limit, 130 interrupted (explore and search print what they found so far).
 """
 
 from __future__ import annotations
@@ -22,14 +23,16 @@ from dynref.explore.diagram import html_diagram, text_diagram
 from dynref.explore.judge import judge
 from dynref.explore.summary import SwarmTally, format_summary, summary_json
 from dynref.explore.swarm import DEFAULT_SCHEDULE_STEPS, SwarmSettings
-from dynref.sim import DEFAULT_QUIESCE_BOUND, fingerprint, from_jsonl, replay
+from dynref.sim import DEFAULT_QUIESCE_BOUND, InvalidActionError, fingerprint, from_jsonl, replay
 
-from dynref_io.cli import Subcommand, UsageError
+from dynref_io.cli import EXIT_INTERRUPTED, Subcommand, UsageError
 from dynref_io.cli.explore_runner import ProgressBar, run_seeds, save_trace, shrink_all
 from dynref_io.cli.options import (
     add_check_flag,
     at_least,
     check_quorums,
+    check_writable_dir,
+    check_writable_file,
     load_checks,
     quorum_flags,
     seed_range,
@@ -116,12 +119,20 @@ def run_explore(arguments: argparse.Namespace) -> int:
         + (", disk loss" if settings.disk_loss else "")
         + f", {arguments.jobs} process(es)"
     )
+    if arguments.shrink:
+        check_writable_dir(arguments.save, "--save")
     tally = SwarmTally()
     progress = ProgressBar(len(seeds), enabled=not arguments.quiet)
     started = time.perf_counter()
-    for outcome in run_seeds(seeds, settings, arguments.jobs):
-        tally.add(outcome)
-        progress.advance(bool(outcome.violations))
+    try:
+        for outcome in run_seeds(seeds, settings, arguments.jobs):
+            tally.add(outcome)
+            progress.advance(bool(outcome.violations))
+    except KeyboardInterrupt:
+        progress.close()
+        print(f"interrupted after {progress.done} of {len(seeds)} seeds; the summary so far:")
+        print(format_summary(tally.summary(), time.perf_counter() - started))
+        return EXIT_INTERRUPTED
     seconds = time.perf_counter() - started
     progress.close()
     summary = tally.summary()
@@ -189,7 +200,12 @@ def run_replay(arguments: argparse.Namespace) -> int:
         raise UsageError(f"cannot read {arguments.trace}: {exc.strerror or exc}") from exc
     except ValueError as exc:
         raise UsageError(f"{arguments.trace} is not a dynref trace: {exc}") from exc
-    cluster = replay(trace)
+    if arguments.out is not None:
+        check_writable_file(arguments.out, "--out")
+    try:
+        cluster = replay(trace)
+    except InvalidActionError as exc:
+        raise UsageError(f"{arguments.trace} does not replay (edited by hand?): {exc}") from None
     verdict = judge(cluster, load_checks(arguments.check))
     found = verdict.invariants
     same = cluster.step == len(trace.actions) and (
@@ -237,11 +253,18 @@ SUBCOMMANDS = (
         "re-execute a saved trace and draw it as a sequence diagram",
         add_replay_arguments,
         run_replay,
+        description="Run a trace saved by explore or search again, action by action, check "
+        "that it ends in the recorded state, judge it with every checker, and draw it as a "
+        "text or HTML sequence diagram.",
     ),
     Subcommand(
         "search",
         "explore every schedule of a tiny cluster (bounded exhaustive search)",
         add_search_arguments,
         run_search,
+        description="Breadth-first search over every interleaving of a tiny cluster's "
+        "messages, client operations and the faults the bound allows, judging every quiesced "
+        "state. Exit 0: no violation within the bound; 1: a violation (printed, --save keeps "
+        "it); 3: the state limit cut the search short.",
     ),
 )

@@ -9,9 +9,10 @@ the outcome back, so a long run moves little data between processes.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TextIO
@@ -44,6 +45,12 @@ def _context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("fork" if "fork" in methods else None)
 
 
+def _ignore_interrupts() -> None:
+    """In a worker: Ctrl-C is the parent's to handle (it stops the pool and prints a summary);
+    workers that raised KeyboardInterrupt too would each print a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _run_one(seed: int, settings: SwarmSettings) -> SeedOutcome:
     outcome = run_seed(seed, settings, keep_trace=False)
     return attrs.evolve(outcome, trace=None)  # a failing seed is re-run if it gets shrunk
@@ -56,7 +63,7 @@ def run_seeds(seeds: Sequence[int], settings: SwarmSettings, jobs: int) -> Itera
             yield _run_one(seed, settings)
         return
     chunk = max(1, min(8, len(seeds) // (jobs * 8)))
-    with _context().Pool(jobs) as pool:
+    with _context().Pool(jobs, initializer=_ignore_interrupts) as pool:
         yield from pool.imap_unordered(partial(_run_one, settings=settings), seeds, chunk)
 
 
@@ -82,7 +89,7 @@ def shrink_all(
     work = partial(_shrink_one, settings=settings)
     if jobs <= 1 or len(jobs_to_shrink) <= 1:
         return [work(job) for job in jobs_to_shrink]
-    with _context().Pool(min(jobs, len(jobs_to_shrink))) as pool:
+    with _context().Pool(min(jobs, len(jobs_to_shrink)), initializer=_ignore_interrupts) as pool:
         return pool.map(work, jobs_to_shrink)
 
 
@@ -93,13 +100,40 @@ def save_trace(directory: Path, name: str, trace: Trace) -> Path:
     return path
 
 
+PROGRESS_LINE_INTERVAL_S = 5.0
+"""When stderr is not a terminal (a log, CI), progress is a line at most this often."""
+
+
+class ProgressLines:
+    """Progress for a stream that is not a terminal: a whole line, at most one per interval."""
+
+    def __init__(
+        self,
+        stream: TextIO,
+        interval: float = PROGRESS_LINE_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.stream, self.interval, self.clock = stream, interval, clock
+        self.started = self.last = clock()
+
+    def maybe(self, describe: Callable[[float], str]) -> None:
+        """Write `describe(elapsed seconds)` if the interval has passed since the last line."""
+        now = self.clock()
+        if now - self.last >= self.interval:
+            self.last = now
+            self.stream.write(describe(now - self.started) + "\n")
+            self.stream.flush()
+
+
 class ProgressBar:
-    """`[#####-----] 120/300 seeds  4.2 s  2 failing` on one stderr line, redrawn in place."""
+    """`[#####-----] 120/300 seeds  4.2 s  2 failing` on one stderr line, redrawn in place; on a
+    stream that is not a terminal, `explore: 120/300 seeds, ...` lines every few seconds."""
 
     def __init__(self, total: int, stream: TextIO | None = None, enabled: bool = True) -> None:
         self.total = total
         self.stream = stream or sys.stderr
         self.enabled = enabled and self.stream.isatty()
+        self.lines = ProgressLines(self.stream) if enabled and not self.enabled else None
         self.done = 0
         self.failing = 0
         self.started = time.monotonic()
@@ -112,6 +146,13 @@ class ProgressBar:
         if self.enabled and (now - self.drawn_at >= 0.1 or self.done == self.total):
             self.drawn_at = now
             self._draw(now)
+        if self.lines is not None:
+            self.lines.maybe(
+                lambda seconds: (
+                    f"explore: {self.done}/{self.total} seeds, {seconds:.0f} s, "
+                    f"{self.failing} failing"
+                )
+            )
 
     def _draw(self, now: float) -> None:
         width = 30

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 from dynref.causality import Mode
 from dynref.explore.judge import Check
@@ -80,3 +82,32 @@ def load_checks(specs: list[str]) -> tuple[Check, ...]:
             raise UsageError(f"--check {spec}: {module_name} has no function {function_name}")
         checks.append(function)
     return tuple(checks)
+
+
+def _nearest_existing(path: Path) -> Path:
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path(".")
+
+
+def check_writable_dir(path: Path, flag: str) -> None:
+    """Before a long run: `path` is, or can be made, a directory we may write in."""
+    existing = _nearest_existing(path.absolute())
+    if not existing.is_dir():
+        raise UsageError(f"{flag} {path}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: {existing} is not writable")
+
+
+def check_writable_file(path: Path, flag: str) -> None:
+    """Before the work: `path` is a file we may create or overwrite."""
+    if path.is_dir():
+        raise UsageError(f"{flag} {path} is a directory")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UsageError(f"{flag} {path} is not writable")
+    parent = path.absolute().parent
+    if not parent.is_dir():
+        raise UsageError(f"{flag} {path}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: {parent} is not writable")

@@ -5,7 +5,8 @@
     dynref search --mode lww --drops 1 --save traces
 
 Exit status: 0 no violation within the bound, 1 a violation (its minimal trace is printed and,
-with --save, written as JSON lines), 2 bad arguments.
+with --save, written as JSON lines), 2 bad arguments, 3 the state limit cut the search short
+(no violation found so far), 130 interrupted (the counts so far are printed).
 """
 
 from __future__ import annotations
@@ -21,17 +22,19 @@ from dynref.explore.diagram import text_diagram
 from dynref.explore.exhaustive import (
     DEFAULT_MAX_STATES,
     OPERATIONS,
+    SearchProgress,
     SearchSettings,
     default_program,
     search,
 )
 
-from dynref_io.cli import UsageError
-from dynref_io.cli.explore_runner import save_trace
+from dynref_io.cli import EXIT_INCOMPLETE, EXIT_INTERRUPTED, UsageError
+from dynref_io.cli.explore_runner import ProgressLines, save_trace
 from dynref_io.cli.options import (
     add_check_flag,
     at_least,
     check_quorums,
+    check_writable_dir,
     load_checks,
     quorum_flags,
 )
@@ -116,6 +119,8 @@ def search_settings(arguments: argparse.Namespace) -> SearchSettings:
 
 def run_search(arguments: argparse.Namespace) -> int:
     settings = search_settings(arguments)
+    if arguments.save is not None:
+        check_writable_dir(arguments.save, "--save")
     faults = (
         f"drops {settings.drops}, duplicates {settings.duplicates}, "
         f"timeouts {settings.timeouts}, crashes {settings.crashes}"
@@ -126,7 +131,21 @@ def run_search(arguments: argparse.Namespace) -> int:
         f"each running {','.join(settings.program)}; {faults}"
     )
     started = time.perf_counter()
-    report = search(settings)
+    latest: list[SearchProgress] = []
+    lines = ProgressLines(sys.stderr) if not sys.stderr.isatty() else None
+
+    def progress(now: SearchProgress) -> None:
+        latest[:] = [now]
+        if lines is not None:
+            lines.maybe(lambda seconds: f"search: {describe(now)}, {seconds:.0f} s")
+
+    try:
+        report = search(settings, progress)
+    except KeyboardInterrupt:
+        seconds = time.perf_counter() - started
+        so_far = describe(latest[0]) if latest else "nothing counted yet"
+        print(f"interrupted after {seconds:.1f} s; the search so far: {so_far}")
+        return EXIT_INTERRUPTED
     seconds = time.perf_counter() - started
     print(f"{'states visited':<22}{report.states_visited:,}")
     print(f"{'distinct states':<22}{report.distinct_states:,}")
@@ -163,4 +182,14 @@ def run_search(arguments: argparse.Namespace) -> int:
             "counterexample_length": None if example is None else example.depth,
         }
         print(json.dumps(document, separators=(",", ":")))
-    return 1 if example is not None else 0
+    if example is not None:
+        return 1
+    return EXIT_INCOMPLETE if report.verdict == "incomplete" else 0
+
+
+def describe(progress: SearchProgress) -> str:
+    return (
+        f"{progress.states_visited:,} states visited, {progress.distinct_states:,} distinct, "
+        f"{progress.judged_states:,} judged, depth {progress.max_depth}, "
+        f"{progress.queued:,} queued"
+    )

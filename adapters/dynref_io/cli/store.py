@@ -179,6 +179,8 @@ def run_node_command(arguments: argparse.Namespace) -> int:
         return run_node(cluster, arguments.id, arguments.data_dir, arguments.host, http_port)
     except RuntimeError as exc:
         raise CommandError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"--data-dir {arguments.data_dir}: {exc.strerror or exc}") from None
 
 
 # ---------------------------------------------------------------- cluster
@@ -186,7 +188,14 @@ def run_node_command(arguments: argparse.Namespace) -> int:
 
 def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    start = actions.add_parser("start", help="create (or restart) a local cluster")
+    start = actions.add_parser(
+        "start",
+        help="create (or restart) a local cluster",
+        description="Create DIR/cluster.toml and start one node process per node, or start "
+        "the stopped nodes of an existing cluster. Returns once every node answers as the "
+        "process started for it (node id and pid) and all are connected; exits 1 when a node "
+        "failed to start (its log is shown), after stopping the others.",
+    )
     start.add_argument("--nodes", type=int, help="number of nodes of a new cluster (default 5)")
     start.add_argument("--base-port", type=int, help="port of n1; the others follow")
     start.add_argument(
@@ -195,10 +204,23 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
         help="give every node of a new cluster an HTTP API port (written to cluster.toml)",
     )
     add_setting_flags(start)
-    actions.add_parser("status", help="a table of the nodes")
-    actions.add_parser("stop", help="stop every node (SIGTERM, then SIGKILL)")
-    for name, text in (("kill", "SIGKILL one node (a crash)"), ("restart", "restart one node")):
-        action = actions.add_parser(name, help=text)
+    actions.add_parser(
+        "status",
+        help="a table of the nodes",
+        description="One row per node: address, pid, whether it answers, keys and hints "
+        "held, peers it believes down or is isolated from.",
+    )
+    actions.add_parser(
+        "stop",
+        help="stop every node (SIGTERM, then SIGKILL)",
+        description="SIGTERM every running node, SIGKILL those still running after 10 s; no "
+        "node process is left behind. The data stays in DIR.",
+    )
+    for name, text, description in (
+        ("kill", "SIGKILL one node (a crash)", "Kill one node with SIGKILL, as a crash would."),
+        ("restart", "restart one node", "Stop one node (if running) and start it again."),
+    ):
+        action = actions.add_parser(name, help=text, description=description)
         action.add_argument("node", help="node id, e.g. n2")
     for action in actions.choices.values():
         action.add_argument("--dir", type=Path, required=True, help="the cluster's directory")
@@ -224,6 +246,8 @@ def run_cluster_command(arguments: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     except ClusterError as exc:
         raise CommandError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"--dir {arguments.dir}: {exc.strerror or exc}") from None
     return 0
 
 
@@ -385,16 +409,46 @@ def run_delete(arguments: argparse.Namespace) -> int:
 
 
 SUBCOMMANDS = (
-    Subcommand("node", "run one node in the foreground", add_node_arguments, run_node_command),
+    Subcommand(
+        "node",
+        "run one node in the foreground",
+        add_node_arguments,
+        run_node_command,
+        description="Run one dynref node until SIGTERM or SIGINT: the cluster comes from "
+        "--config FILE (every node reads the same file) or from --port and --peer flags. "
+        "With --http (or http_port in the file) it also serves the HTTP API.",
+    ),
     Subcommand(
         "cluster",
         "manage a local cluster of node processes",
         add_cluster_arguments,
         run_cluster_command,
+        description="Create, start, inspect, crash and stop a cluster of node processes on "
+        "this machine, all described by DIR/cluster.toml.",
     ),
-    Subcommand("put", "write a value (with the context of a get)", add_put_arguments, run_put),
-    Subcommand("get", "read every sibling of a key, and its context", add_get_arguments, run_get),
     Subcommand(
-        "delete", "delete a key (with the context of a get)", add_delete_arguments, run_delete
+        "put",
+        "write a value (with the context of a get)",
+        add_put_arguments,
+        run_put,
+        description="Write KEY=VALUE through one node. Pass the context of a get to "
+        "supersede exactly the siblings it saw; without one the write stands beside them.",
+    ),
+    Subcommand(
+        "get",
+        "read every sibling of a key, and its context",
+        add_get_arguments,
+        run_get,
+        description="Read every sibling of KEY and the context to write with. Values print "
+        "as text when they are UTF-8 (`value (hex):` otherwise); --json prints every value "
+        "and the context in --encoding. Exit 4 with --require when the key has no value.",
+    ),
+    Subcommand(
+        "delete",
+        "delete a key (with the context of a get)",
+        add_delete_arguments,
+        run_delete,
+        description="Delete KEY through one node: a tombstone that supersedes the siblings "
+        "the context saw.",
     ),
 )

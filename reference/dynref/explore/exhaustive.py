@@ -41,7 +41,7 @@ reduces over message identities only, and says so (`SearchReport.symmetry`).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import attrs
 
@@ -165,8 +165,30 @@ class _Node:
     depth: int
 
 
-def search(settings: SearchSettings = SearchSettings()) -> SearchReport:
-    """Explore breadth first; stop at the first violation unless told otherwise."""
+@attrs.frozen
+class SearchProgress:
+    """How far a search has come: what `progress` callbacks receive, every so many states."""
+
+    states_visited: int
+    distinct_states: int
+    judged_states: int
+    max_depth: int
+    queued: int
+
+
+PROGRESS_EVERY = 256
+"""States taken from the queue between two calls of a search's `progress` callback."""
+
+
+def search(
+    settings: SearchSettings = SearchSettings(),
+    progress: Callable[[SearchProgress], None] | None = None,
+) -> SearchReport:
+    """Explore breadth first; stop at the first violation unless told otherwise.
+
+    `progress`, when given, is called every `PROGRESS_EVERY` states with the counts so far (the
+    caller decides what to show, and when: the search itself has no clock).
+    """
     start = Cluster.start(settings.config(), settings.client_names())
     root = _Node(
         start,
@@ -183,9 +205,13 @@ def search(settings: SearchSettings = SearchSettings()) -> SearchReport:
     queue = deque([root])
     visited, judged, max_depth = 1, 0, 0
     found: Counterexample | None = None
+    taken = 0
     while queue:
         node = queue.popleft()
         max_depth = max(max_depth, node.depth)
+        taken += 1
+        if progress is not None and taken % PROGRESS_EVERY == 0:
+            progress(SearchProgress(visited, len(seen), judged, max_depth, len(queue)))
         if not node.cluster.in_flight:
             judged += 1
             quiesced = node.cluster.quiesce(settings.quiesce_bound)
