@@ -212,26 +212,32 @@ class HttpApi:
         request: h11.Request,
     ) -> Response:
         method = request.method
+        head = len(request.target) + sum(len(name) + len(value) for name, value in request.headers)
+        if head > MAX_HEAD_BYTES:  # h11 bounds a head that arrives in pieces; this, any head
+            return text_response(431, f"the request head exceeds {MAX_HEAD_BYTES} bytes")
+        # Refusals come before the body is read: an unread body closes the connection after
+        # the answer (`_send`), so a refused request never costs its body's bytes.
         parsed = parse_target(request.target)
-        writes = method in (b"PUT", b"POST")
-        body = await self._body(
-            connection, reader, writer, request, self._config.max_value_bytes if writes else 0
-        )
-        if isinstance(body, HttpError):
-            return error_response(body)
         if isinstance(parsed, HttpError):
             return error_response(parsed)
         route, parameters = parsed
+        writes = method in (b"PUT", b"POST")
         if isinstance(route, Endpoint):
             if method not in (b"GET", b"HEAD"):
                 return text_response(405, "method not allowed", (("Allow", "GET, HEAD"),))
+        else:
+            allowed = OBJECT_METHODS if route.key is not None else "POST"
+            if method.decode("ascii", "replace") not in allowed.split(", "):
+                return text_response(405, "method not allowed", (("Allow", allowed),))
+            refused = refused_header(request.headers, writes)
+            if refused is not None:
+                return error_response(refused)
+        limit = self._config.max_value_bytes if writes else 0
+        body = await self._body(connection, reader, writer, request, limit)
+        if isinstance(body, HttpError):
+            return error_response(body)
+        if isinstance(route, Endpoint):
             return self._endpoint(route)
-        allowed = OBJECT_METHODS if route.key is not None else "POST"
-        if method.decode("ascii", "replace") not in allowed.split(", "):
-            return text_response(405, "method not allowed", (("Allow", allowed),))
-        refused = refused_header(request.headers, writes)
-        if refused is not None:
-            return error_response(refused)
         try:
             async with asyncio.timeout(CALL_TIMEOUT_S):
                 return await self._object(method, route, parameters, request.headers, body)
