@@ -26,12 +26,13 @@ StartCluster = Callable[..., LocalCluster]
 
 @pytest.fixture
 def start_cluster(tmp_path: Path) -> Iterator[StartCluster]:
-    """A factory: start_cluster(nodes, **settings) -> a started LocalCluster in tmp_path."""
+    """A factory: start_cluster(nodes, http=False, **settings) -> a started LocalCluster in
+    tmp_path (with `http`, every node serves the HTTP API too)."""
     started: list[LocalCluster] = []
 
-    def start(nodes: int, **settings: Any) -> LocalCluster:
+    def start(nodes: int, http: bool = False, **settings: Any) -> LocalCluster:
         directory = tmp_path / f"cluster{len(started) + 1}"
-        cluster = create_cluster(directory, nodes, settings={**TEST_TIMERS, **settings})
+        cluster = create_cluster(directory, nodes, settings={**TEST_TIMERS, **settings}, http=http)
         started.append(cluster)
         cluster.start()
         return cluster

@@ -14,6 +14,7 @@ limit (chunked), and the connection is closed; an idle connection is closed afte
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http
 import secrets
 from collections import Counter
@@ -52,6 +53,8 @@ IDLE_TIMEOUT_S = 60.0
 CALL_TIMEOUT_S = 60.0
 """A safety net only: the core answers every request by its own deadlines."""
 READ_CHUNK = 65536
+LINGER_S = 1.0
+LINGER_BYTES = 16 * 1024 * 1024
 GENERATED_KEY_BYTES = 18
 METADATA_PREFIXES = (b"x-riak-meta-", b"x-riak-index-")
 METADATA_HEADERS = (b"link",)
@@ -130,7 +133,10 @@ class HttpApi:
                     return
                 response = await self._answer(connection, reader, writer, event)
                 await self._send(connection, writer, event.method, response)
-                if connection.our_state is not h11.DONE or connection.their_state is not h11.DONE:
+                if connection.their_state is not h11.DONE:
+                    await linger(reader)
+                    return
+                if connection.our_state is not h11.DONE:
                     return
                 connection.start_next_cycle()
         except (_ConnectionOverError, ConnectionError, OSError, TimeoutError, h11.ProtocolError):
@@ -303,6 +309,16 @@ class HttpApi:
         return read_response(
             result, self._config.mode, multipart=multipart, chosen_vtag=chosen, status_of_one=one
         )
+
+
+async def linger(reader: asyncio.StreamReader) -> None:
+    """Drain a refused body for a moment before closing: closing a socket with unread input
+    resets it, and the reset can destroy the answer before the client has read it."""
+    drained = 0
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(LINGER_S):
+            while drained < LINGER_BYTES and (chunk := await reader.read(READ_CHUNK)):
+                drained += len(chunk)
 
 
 def generated_key() -> bytes:
