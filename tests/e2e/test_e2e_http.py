@@ -13,8 +13,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from dynref.causality import Mode, VersionVector
-from dynref.causality.context import encode_context
+from dynref.causality import Mode
+from dynref.causality.context import LwwContext, encode_context
 from dynref_io.node.local_cluster import LocalCluster
 
 from tests.e2e.conftest import StartCluster
@@ -88,7 +88,7 @@ def test_deletes_leave_a_tombstone_that_a_context_writes_over(cluster: LocalClus
 def test_bad_requests_are_refused_with_riaks_status_codes(cluster: LocalCluster) -> None:
     """REQ-HTTP-1, REQ-HTTP-2, REQ-HTTP-4: malformed paths, contexts, quorums and sizes."""
     url = base_url(cluster)
-    foreign = base64.b64encode(encode_context(Mode.LWW, VersionVector())).decode()
+    foreign = base64.b64encode(encode_context(Mode.LWW, LwwContext())).decode()
     cases = [
         (url + "/buckets/b/keys/%zz", "GET", None, {}, 400, b"malformed percent-encoding"),
         (url + "/buckets//keys/k", "GET", None, {}, 400, b"bucket name is empty"),
