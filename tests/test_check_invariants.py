@@ -1,8 +1,9 @@
-"""The history checkers, one by one: they pass correct runs and catch planted defects.
+"""The checkers on simulated runs: they pass correct runs and catch planted defects.
 
 A planted defect is a cluster value edited the way a buggy node or a lying network would have
 left it (a replica that forgot a write, a read that returned a value nobody wrote, a hint deleted
-without an ack); each checker must name the right invariant and the steps involved.
+without an ack); each checker must name the right invariant and the steps involved. The black-box
+checks judge `history_of(cluster)` (what clients saw); the white-box extras read the records.
 """
 
 from __future__ import annotations
@@ -16,15 +17,16 @@ from dynref.check import (
     check_acknowledged_copies,
     check_acknowledged_writes,
     check_all,
+    check_always,
+    check_cluster,
     check_hints,
-    check_no_invention,
-    check_no_resurrection,
     check_node_health,
-    check_read_your_writes,
+    check_read_your_writes_in_clean_windows,
     check_sibling_bound,
     largest_concurrent_writes,
     sometimes,
 )
+from dynref.history import FinalRead, Op
 from dynref.messages import DeleteHint, GetOk, ProtocolError
 from dynref.sim import (
     Cluster,
@@ -100,8 +102,21 @@ def test_a_correct_run_passes_every_checker() -> None:
 # ---------------------------------------------------------------- INV-ACK-1 and INV-ACK-2
 
 
-def test_a_lost_acknowledged_put_is_reported_with_where_it_was_last_seen() -> None:
-    """INV-ACK-1: the report names the write, its key, the final state and the last holders."""
+def test_a_lost_acknowledged_put_is_reported_with_the_final_reads_that_miss_it() -> None:
+    """INV-ACK-1 (black-box): the violation quotes the put and the final read without it."""
+    cluster = drain(start().client_put("c1", "n2", KEY)).quiesce()
+    broken = with_forgotten_key(cluster, KEY)
+    report, _ = check_cluster(broken)
+    (found,) = report.result("INV-ACK-1").violations
+    assert "c1:1" in found.message and "no write saw it" in found.message
+    put, final = found.excerpt
+    assert isinstance(put, Op) and put.value == "c1:1"
+    assert isinstance(final, FinalRead) and final.replica is None and final.values == ()
+    assert found.steps == (0, op(cluster, 1).completed, cluster.step - 1)
+
+
+def test_the_white_box_lost_write_report_says_where_it_was_last_seen() -> None:
+    """INV-ACK-1 (the white-box form the demo still uses): the final state and last holders."""
     cluster = drain(start().client_put("c1", "n2", KEY)).quiesce()
     broken = with_forgotten_key(cluster, KEY)
     (found,) = check_acknowledged_writes(HistoryView(broken))
@@ -117,7 +132,8 @@ def test_a_put_superseded_by_a_write_that_saw_it_is_not_lost() -> None:
     cluster = put_read_cycle().quiesce()
     final = HistoryView(cluster).final_versions(KEY).values()
     assert final == (b"c2:1",)
-    assert check_acknowledged_writes(HistoryView(cluster)) == []
+    report, _ = check_cluster(cluster)
+    assert report.result("INV-ACK-1").judged == 2 and not report.failed
 
 
 def test_lww_keeps_the_latest_timestamp_and_drift_decides_it() -> None:
@@ -133,7 +149,8 @@ def test_lww_keeps_the_latest_timestamp_and_drift_decides_it() -> None:
     assert HistoryView(cluster).final_versions(KEY).values() == (b"c1:1",)
     assert all(o.acknowledged for o in cluster.history())
     assert check_all(cluster) == []
-    # Plant an older winner on every replica: the acknowledged later write is reported lost.
+    # Plant an older winner on every replica: only the records know it is older (the white-box
+    # form reports it; to a client, c2:1 winning is as legal as c1:1).
     older = LwwRegister(LwwVersion(0, "n9#0", b"c2:1"))
     nodes = cluster.nodes
     for node in cluster.node_ids():
@@ -142,8 +159,34 @@ def test_lww_keeps_the_latest_timestamp_and_drift_decides_it() -> None:
         if KEY in state.durable.data:
             durable = attrs.evolve(state.durable, data=state.durable.data.set(KEY, older))
             nodes = nodes.set(node, attrs.evolve(state, durable=durable))
-    (found,) = check_acknowledged_writes(HistoryView(attrs.evolve(cluster, nodes=nodes)))
+    planted = attrs.evolve(cluster, nodes=nodes)
+    (found,) = check_acknowledged_writes(HistoryView(planted))
     assert found.invariant == "INV-ACK-1" and "c1:1" in found.message
+    report, _ = check_cluster(planted)
+    assert not report.failed
+
+
+def test_lww_through_one_coordinator_a_later_write_must_win() -> None:
+    """INV-ORDER-1, INV-ACK-1 (lww): c2 writes after c1's put was acknowledged, through the same
+    node; if the final reads show c1:1, c2's acknowledged write was lost."""
+    cluster = start(Mode.LWW)
+    a = cluster.preference_list(KEY)[0]
+    cluster = drain(cluster.client_put("c1", a, KEY))
+    cluster = drain(cluster.tick(a, 10).client_put("c2", a, KEY)).quiesce()
+    assert HistoryView(cluster).final_versions(KEY).values() == (b"c2:1",)
+    assert check_all(cluster) == []
+    older = LwwRegister(LwwVersion(0, f"{a}#0", b"c1:1"))
+    nodes = cluster.nodes
+    for node in cluster.node_ids():
+        state = cluster.nodes[node]
+        assert isinstance(state, NodeState)
+        if KEY in state.durable.data:
+            durable = attrs.evolve(state.durable, data=state.durable.data.set(KEY, older))
+            nodes = nodes.set(node, attrs.evolve(state, durable=durable))
+    report, _ = check_cluster(attrs.evolve(cluster, nodes=nodes))
+    assert {v.invariant for v in report.violations} == {"INV-ORDER-1", "INV-ACK-1"}
+    (order,) = report.result("INV-ORDER-1").violations
+    assert "through the same coordinator" in order.message
 
 
 def test_an_lww_write_lost_at_its_own_coordinator_is_reported(monkeypatch: MonkeyPatch) -> None:
@@ -158,6 +201,8 @@ def test_an_lww_write_lost_at_its_own_coordinator_is_reported(monkeypatch: Monke
     assert HistoryView(cluster).final_versions(KEY).values() == (b"c1:1",)
     (found,) = check_acknowledged_writes(HistoryView(cluster))
     assert found.invariant == "INV-ACK-1" and "lost at its own coordinator" in found.message
+    report, _ = check_cluster(cluster)  # and what the client saw says so too (INV-ORDER-1)
+    assert [v.invariant for v in report.violations] == ["INV-ORDER-1"]
     monkeypatch.undo()
     fixed = start(Mode.LWW)
     fixed = drain(fixed.client_put("c1", coordinator, KEY))
@@ -211,47 +256,57 @@ def test_an_ack_counted_without_a_durable_copy_is_reported() -> None:
 
 
 def test_a_read_of_a_value_nobody_wrote_is_an_invention() -> None:
-    """INV-READ-1: values come only from puts of the same key invoked before the read ended."""
+    """INV-READ-1: values come only from puts of the same key invoked before the read ended;
+    cheap enough to run after every step (`check_always`)."""
     cluster = put_read_cycle()
-    assert check_no_invention(HistoryView(cluster)) == []
+    assert check_always(cluster) == []
     for planted in (b"ghost", b"c2:1"):  # never written / written only after the read
         broken = with_read_values(cluster, 2, (planted,))
-        (found,) = check_no_invention(HistoryView(broken))
-        assert found.invariant == "INV-READ-1" and repr(planted) in found.message
+        (found,) = check_always(broken)
+        assert found.invariant == "INV-READ-1" and repr(planted.decode()) in found.message
 
 
-def test_a_superseded_value_read_again_under_strict_quorum_is_a_resurrection() -> None:
-    """INV-READ-1: c3's read came after c2's acknowledged overwrite had seen c1:1."""
+def test_a_value_returned_beside_a_write_that_saw_it_breaks_the_sibling_bound() -> None:
+    """SIBLING-BOUND: c2:1's put had read c1:1, so no read may return both (dvv)."""
     cluster = put_read_cycle()
-    assert check_no_resurrection(HistoryView(cluster)) == []
+    assert check_all(cluster) == []
     broken = with_read_values(cluster, 4, (b"c1:1", b"c2:1"))
-    found = check_no_resurrection(HistoryView(broken))
-    assert [v.invariant for v in found] == ["INV-READ-1"]
-    assert "c1:1" in found[0].message and found[0].steps[-1] == op(cluster, 4).completed
+    report, _ = check_cluster(broken)
+    (found,) = report.violations
+    assert found.invariant == "SIBLING-BOUND" and "'c1:1' beside 'c2:1'" in found.message
+    assert found.steps[-1] == op(cluster, 4).completed
+    assert [e.id for e in found.excerpt if isinstance(e, Op)] == [1, 2, 3, 4]
 
 
 def test_a_superseded_value_visible_at_quiescence_is_a_resurrection() -> None:
-    """INV-READ-1 at quiescence: no value an acknowledged write had seen may survive."""
+    """INV-READ-1, INV-ORDER-1, INV-CONV-1 at the end: a replica shows c1:1 again although c2's
+    acknowledged put had seen it; the replicas no longer agree."""
     cluster = put_read_cycle().quiesce()
     stale = empty_versions(Mode.DVV).write(b"c1:1", empty_versions(Mode.DVV).context(), "n9#0", 0)
-    state = cluster.nodes["n1"]
+    state = cluster.nodes[cluster.preference_list(KEY)[0]]
     assert isinstance(state, NodeState)
     durable = attrs.evolve(state.durable, data=state.durable.data.set(KEY, stale))
+    node = state.durable.node_id
     broken = attrs.evolve(
-        cluster, nodes=cluster.nodes.set("n1", attrs.evolve(state, durable=durable))
+        cluster, nodes=cluster.nodes.set(node, attrs.evolve(state, durable=durable))
     )
-    assert any(
-        v.invariant == "INV-READ-1" and "visible at quiescence" in v.message
-        for v in check_no_resurrection(HistoryView(broken))
-    )
+    report, _ = check_cluster(broken)
+    assert {v.invariant for v in report.violations} == {"INV-READ-1", "INV-ORDER-1", "INV-CONV-1"}
+    (resurrected,) = report.result("INV-READ-1").violations
+    assert "'c1:1' is visible at the end" in resurrected.message
+    final = resurrected.excerpt[-1]
+    assert isinstance(final, FinalRead) and final.replica == node
 
 
-def test_a_strict_quorum_read_must_see_an_acknowledged_put() -> None:
-    """INV-READ-2: R + W > N, nobody believed down: a later read returns the put or a successor."""
+def test_strict_read_your_writes_is_an_extra_in_clean_windows() -> None:
+    """INV-READ-2: the simulated cluster declares no strict quorum (its sloppy quorum may use
+    fallbacks), so the black-box check skips; the white-box extra judges the clean windows."""
     cluster = put_read_cycle()
-    assert check_read_your_writes(HistoryView(cluster)) == []
+    report, _ = check_cluster(cluster)
+    assert report.status("INV-READ-2").value == "skip"
+    assert check_read_your_writes_in_clean_windows(HistoryView(cluster)) == []
     broken = with_read_values(cluster, 2, ())
-    found = check_read_your_writes(HistoryView(broken))
+    found = check_read_your_writes_in_clean_windows(HistoryView(broken))
     # c2's read missed c1:1, and so c2's put no longer counts as having seen it: c3's read
     # (which returned only c2:1) misses it too.
     assert [v.invariant for v in found] == ["INV-READ-2", "INV-READ-2"]
@@ -260,16 +315,19 @@ def test_a_strict_quorum_read_must_see_an_acknowledged_put() -> None:
 
 
 def test_an_lww_strict_quorum_read_must_see_the_put_or_a_version_that_outranks_it() -> None:
-    """INV-READ-2 (lww): a read that returns nothing after an acknowledged put is reported,
-    and so is one that returns only a version the put outranks."""
+    """INV-READ-2 (lww, clean windows): a read that returns nothing after an acknowledged put is
+    reported, and so is one that returns only a version the put outranks."""
     cluster = put_read_cycle(Mode.LWW)
-    assert check_read_your_writes(HistoryView(cluster)) == []
+    view = HistoryView(cluster)
+    assert check_read_your_writes_in_clean_windows(view) == []
     assert op(cluster, 2).read_values == (b"c1:1",)
-    empty = check_read_your_writes(HistoryView(with_read_values(cluster, 2, ())))
+    empty = check_read_your_writes_in_clean_windows(HistoryView(with_read_values(cluster, 2, ())))
     assert [v.invariant for v in empty] == ["INV-READ-2"]
     assert "c1:1" in empty[0].message
     # c3's read comes after c2's put of c2:1, which outranks c1:1: returning c1:1 alone is stale.
-    stale = check_read_your_writes(HistoryView(with_read_values(cluster, 4, (b"c1:1",))))
+    stale = check_read_your_writes_in_clean_windows(
+        HistoryView(with_read_values(cluster, 4, (b"c1:1",)))
+    )
     assert [v.invariant for v in stale] == ["INV-READ-2"]
     assert "c2:1" in stale[0].message
 
@@ -283,7 +341,7 @@ def test_read_your_writes_is_not_promised_once_fallbacks_may_be_used() -> None:
     assert cluster.degraded
     cluster = drain(cluster.client_get("c2", b, KEY))
     broken = with_read_values(cluster, 2, ())
-    assert check_read_your_writes(HistoryView(broken)) == []
+    assert check_read_your_writes_in_clean_windows(HistoryView(broken)) == []
     assert sometimes(broken).strict_quorum_reads_checked == 0
 
 
@@ -349,8 +407,8 @@ def test_concurrent_writes_are_counted_as_a_maximum_antichain() -> None:
     assert check_all(cluster.quiesce()) == []
 
 
-def test_more_siblings_than_concurrent_writes_is_reported_in_dvv() -> None:
-    """SIBLING-BOUND: c2:1 had seen c1:1, so no read may return both (DESIGN.md's dvv bound)."""
+def test_more_siblings_than_concurrent_writes_is_reported_by_the_white_box_form() -> None:
+    """SIBLING-BOUND (the maximum-antichain form the demo still uses)."""
     cluster = put_read_cycle()
     assert check_sibling_bound(HistoryView(cluster)) == []
     broken = with_read_values(cluster, 4, (b"c1:1", b"c2:1"))

@@ -1,37 +1,44 @@
-"""History checkers: did a simulated run keep Dynamo's promises? (SPEC section 5)
+"""History checkers: did a run keep Dynamo's promises? (SPEC section 5)
 
-Each checker reads the client history, the audit records and (at quiescence) the replica states
-of a `Cluster`, and returns a list of `Violation`s naming an invariant id:
+Black-box, for any store: `check_history(history) -> Report` judges a `dynref.history.History`
+(what clients saw: operations, final reads, faults) with one check per invariant, each result
+`pass`, `fail` (violations naming the invariant id, each with the smallest excerpt of the
+history that shows it) or `skip` (a capability or record the check needs is missing):
 
-- `check_acknowledged_writes`: INV-ACK-1, or INV-ACK-2 in a run with disk loss (quiescence);
-- `check_acknowledged_copies`: an acknowledged put was durably held by W nodes when it was
-  acknowledged (id ACK-QUORUM: REQ-COORD-3 with REQ-NODE-2, the premise of INV-ACK-2);
-- `check_convergence`: INV-CONV-1 (quiescence);
-- `check_no_invention`, `check_no_resurrection`: INV-READ-1;
-- `check_read_your_writes`: INV-READ-2;
-- `check_hints`: INV-HINT-1;
-- `check_node_health`: no ProtocolError effect and no stray reply, ever (ids PROTOCOL-ERROR,
-  STRAY-REPLY: a correct cluster under the fault model never produces either);
-- `check_sibling_bound`: a dvv read never returns more distinct values than the largest set of
-  truly concurrent writes of its key (id SIBLING-BOUND, from DESIGN.md).
+- MALFORMED (`wellformed`): the history is consistent, its put values unique;
+- INV-READ-1 (`values`): no invented value, no resurrected one;
+- INV-ACK-1 (`lost`): no lost acknowledged put;
+- INV-ORDER-1 (`order`): per-client and per-coordinator order;
+- INV-READ-2 (`quorum`): strict-quorum read-your-writes;
+- SIBLING-BOUND (`siblings`): dvv's sibling bound;
+- INV-CONV-1 (`replicas`): the replicas agree at the end.
 
-`check_all` runs every one; `check_always` runs the cheap ones an explorer can afford after
-every step. `sometimes(cluster)` gives the sometimes-property counts.
+`Facts` (`facts`) holds what they derive from a history (writers, what each write saw, which
+writes took effect). The simulator's runs are judged the same way: `check_all(cluster)` judges
+`dynref.sim.history_of(cluster)` and adds the white-box extras of `whitebox.check_extras`
+(PROTOCOL-ERROR, STRAY-REPLY, ACK-QUORUM, INV-HINT-1, INV-ACK-2 under disk loss, the fixed
+point of every quiescence, read-your-writes in clean windows), which read the cluster's audit
+records through a `HistoryView`. `check_always` runs the cheap checks an explorer can afford
+after every step; `sometimes(cluster)` counts the sometimes-properties.
+
+`check_acknowledged_writes`, `check_no_invention` and `check_sibling_bound` are the white-box
+forms over a `HistoryView`, kept for the demo's recorded runs.
 """
 
 from __future__ import annotations
 
-from dynref.causality import Mode
 from dynref.check.acked import check_acknowledged_writes
+from dynref.check.blackbox import BLACK_BOX_CHECKS, CHECK_IDS, check_history
 from dynref.check.convergence import check_convergence
 from dynref.check.custody import check_acknowledged_copies
+from dynref.check.facts import Facts
 from dynref.check.hints import check_hints
 from dynref.check.reads import (
     check_no_invention,
-    check_no_resurrection,
-    check_read_your_writes,
+    check_read_your_writes_in_clean_windows,
     strict_read_pairs,
 )
+from dynref.check.report import CheckResult, CheckStatus, Report
 from dynref.check.sometimes import (
     SOMETIMES_PROPERTIES,
     SometimesReport,
@@ -40,90 +47,64 @@ from dynref.check.sometimes import (
     sometimes,
 )
 from dynref.check.view import HistoryView
-from dynref.check.violation import Violation, format_violations, violation
+from dynref.check.violation import (
+    Violation,
+    describe_entry,
+    format_violations,
+    shown_by,
+    violation,
+)
+from dynref.check.whitebox import check_extras, check_node_health, check_sibling_bound
 from dynref.sim.cluster import Cluster
-from dynref.sim.records import ProtocolErrorRecord
-
-
-def check_node_health(view: HistoryView) -> list[Violation]:
-    found = [
-        violation(
-            "PROTOCOL-ERROR",
-            f"{record.node} reported a protocol error: {record.error.reason}",
-            [record.step],
-            [("peer", str(record.error.peer))],
-        )
-        for record in view.records
-        if isinstance(record, ProtocolErrorRecord)
-    ]
-    stray = view.cluster.counters.stray_replies
-    if stray:
-        found.append(violation("STRAY-REPLY", f"{stray} replies answered no pending request", []))
-    return found
-
-
-def check_sibling_bound(view: HistoryView) -> list[Violation]:
-    if view.mode is not Mode.DVV:
-        return []
-    bounds = concurrent_writes_by_key(view)
-    found = []
-    for read in view.reads():
-        values = set(read.read_values or ())
-        bound = bounds.get(read.key, 0)
-        if len(values) > bound:
-            found.append(
-                violation(
-                    "SIBLING-BOUND",
-                    f"{read.describe()} returned {len(values)} siblings, more than the "
-                    f"{bound} truly concurrent writes of its key",
-                    [read.invoked, read.completed],
-                    [("values", repr(read.read_values))],
-                )
-            )
-    return found
+from dynref.sim.observed import history_of
 
 
 def check_always(cluster: Cluster) -> list[Violation]:
-    """The checks cheap enough for every step: node health and no invention."""
-    view = HistoryView(cluster)
-    return check_node_health(view) + check_no_invention(view)
+    """The checks cheap enough for every step: node health and no invented value."""
+    report = check_history(history_of(cluster), only=("INV-READ-1",))
+    return check_node_health(HistoryView(cluster)) + list(report.violations)
+
+
+def check_cluster(cluster: Cluster) -> tuple[Report, list[Violation]]:
+    """The black-box report on the cluster's history, and the white-box extras beside it."""
+    return check_history(history_of(cluster)), check_extras(HistoryView(cluster))
 
 
 def check_all(cluster: Cluster) -> list[Violation]:
-    """Every checker; the quiescence ones only judge a cluster that has quiesced."""
-    view = HistoryView(cluster)
-    return (
-        check_node_health(view)
-        + check_no_invention(view)
-        + check_no_resurrection(view)
-        + check_read_your_writes(view)
-        + check_hints(view)
-        + check_sibling_bound(view)
-        + check_acknowledged_copies(view)
-        + check_acknowledged_writes(view)
-        + check_convergence(view)
-    )
+    """Every black-box violation of the cluster's history, then every white-box extra."""
+    report, extras = check_cluster(cluster)
+    return list(report.violations) + extras
 
 
 __all__ = [
+    "BLACK_BOX_CHECKS",
+    "CHECK_IDS",
     "SOMETIMES_PROPERTIES",
+    "CheckResult",
+    "CheckStatus",
+    "Facts",
     "HistoryView",
+    "Report",
     "SometimesReport",
     "Violation",
     "check_acknowledged_copies",
     "check_acknowledged_writes",
     "check_all",
     "check_always",
+    "check_cluster",
     "check_convergence",
+    "check_extras",
     "check_hints",
+    "check_history",
     "check_no_invention",
-    "check_no_resurrection",
     "check_node_health",
-    "check_read_your_writes",
+    "check_read_your_writes_in_clean_windows",
     "check_sibling_bound",
     "concurrent_writes_by_key",
+    "describe_entry",
     "format_violations",
     "largest_concurrent_writes",
+    "shown_by",
     "sometimes",
     "strict_read_pairs",
     "violation",

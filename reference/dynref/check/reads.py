@@ -1,22 +1,16 @@
-"""INV-READ-1 (no invention, no resurrection) and INV-READ-2 (strict-quorum read-your-writes).
+"""White-box INV-READ-1 (no invention) and INV-READ-2 (strict-quorum read-your-writes) over
+the simulator's records. The black-box checks (`dynref.check.values`, `dynref.check.quorum`)
+judge histories; these stay for what only the records can tell: `check_no_invention` for the
+demo's recorded runs, and read-your-writes in clean windows as a simulator extra (the cluster
+declares no strict quorum, so the black-box INV-READ-2 skips it).
 
 A *clean window* is a stretch of steps in which no fallback can have been used: no live node
 believed any peer down (so every coordinator's targets were the preference list), no hint was
 stored, and no disk was lost. Within one, with R + W > N, a read's R replies include a node
 that durably stored an acknowledged write, which is what the strict rules rely on.
 
-INV-READ-1, every mode:
-- no invention: every value a read returned was written by a put of the same key invoked before
-  the read completed;
-- no resurrection, dvv and vclock: a read does not return v when a write that had seen v was
-  acknowledged before the read was invoked and the window from that write's invocation to the
-  read's completion is clean (R + W > N); and at a converged quiescence without disk loss, no
-  value any acknowledged write had seen is visible. Only values whose put was executed exactly
-  once are judged: a retried or duplicated forward executes a put again, and a later execution
-  is a new version that no earlier context covers. Exact in dvv; in vclock it also holds for
-  fewer than 10 actors per clock (no truncation), which the explorer's clusters stay within.
-- no resurrection, lww: a read does not return v when, in a clean window, a write whose applied
-  version outranks v's was acknowledged before the read was invoked.
+INV-READ-1, no invention: every value a read returned was written by a put of the same key
+invoked before the read completed.
 
 INV-READ-2 (R + W > N): a read invoked after a put was acknowledged, within a clean window from
 the put's invocation to the read's completion, returns the put's value, or some write that had
@@ -31,8 +25,6 @@ from dynref.check.view import HistoryView
 from dynref.check.violation import Violation, violation
 from dynref.sim.history import Operation
 from dynref.sim.records import ExecutionRecord
-
-Rank = tuple[int, str, bool, bytes]
 
 
 def check_no_invention(view: HistoryView) -> list[Violation]:
@@ -51,89 +43,6 @@ def check_no_invention(view: HistoryView) -> list[Violation]:
                         [("values", repr(read.read_values))],
                     )
                 )
-    return found
-
-
-def check_no_resurrection(view: HistoryView) -> list[Violation]:
-    if view.mode.value == "lww":
-        return _lww_resurrections(view)
-    found = []
-    if view.quorums_overlap:
-        for read in view.reads():
-            for value in read.read_values or ():
-                for write in _acked_superseders(view, value):
-                    assert write.completed is not None and read.completed is not None
-                    if write.completed < read.invoked and view.clean_window(
-                        write.invoked, read.completed
-                    ):
-                        found.append(_resurrected(read, value, write))
-    return found + _final_resurrections(view)
-
-
-def _acked_superseders(view: HistoryView, value: bytes) -> list[Operation]:
-    writer = view.writer.get(value)
-    if writer is None or not view.executed_once(writer):
-        return []
-    return [w for w in view.superseders.get(value, ()) if w.acknowledged]
-
-
-def _resurrected(read: Operation, value: bytes, write: Operation) -> Violation:
-    return violation(
-        "INV-READ-1",
-        f"{read.describe()} returned {value!r}, which acknowledged {write.describe()} had seen "
-        "(strict quorum, no fallback)",
-        [write.invoked, write.completed, read.invoked, read.completed],
-        [("values", repr(read.read_values))],
-    )
-
-
-def _final_resurrections(view: HistoryView) -> list[Violation]:
-    quiescence = view.cluster.quiescence
-    if quiescence is None or not quiescence.converged or view.disk_losses:
-        return []
-    found = []
-    for key in sorted({op.key for op in view.operations}):
-        for value in view.final_versions(key).values():
-            for write in _acked_superseders(view, value):
-                found.append(
-                    violation(
-                        "INV-READ-1",
-                        f"{value!r} is visible at quiescence though acknowledged "
-                        f"{write.describe()} had seen it",
-                        [write.invoked, write.completed, quiescence.ended],
-                        view.last_seen(key, value),
-                    )
-                )
-    return found
-
-
-def _single_rank(view: HistoryView, op: Operation) -> Rank | None:
-    executions = view.executions_of(op)
-    if len(executions) != 1 or not executions[0].applied:
-        return None
-    return executions[0].lww_rank()
-
-
-def _lww_resurrections(view: HistoryView) -> list[Violation]:
-    if not view.quorums_overlap:
-        return []
-    found = []
-    for read in view.reads():
-        for value in read.read_values or ():
-            writer = view.writer.get(value)
-            value_rank = None if writer is None else _single_rank(view, writer)
-            if value_rank is None:
-                continue
-            for write in view.acknowledged():
-                write_rank = _single_rank(view, write) if write.key == read.key else None
-                assert write.completed is not None and read.completed is not None
-                if (
-                    write_rank is not None
-                    and write_rank > value_rank
-                    and write.completed < read.invoked
-                    and view.clean_window(write.invoked, read.completed)
-                ):
-                    found.append(_resurrected(read, value, write))
     return found
 
 
@@ -157,7 +66,7 @@ def strict_read_pairs(view: HistoryView) -> list[tuple[Operation, Operation]]:
     return pairs
 
 
-def check_read_your_writes(view: HistoryView) -> list[Violation]:
+def check_read_your_writes_in_clean_windows(view: HistoryView) -> list[Violation]:
     found = []
     lww = view.mode.value == "lww"
     for put, read in strict_read_pairs(view):

@@ -18,9 +18,11 @@ from functools import cached_property
 import attrs
 
 from dynref.causality import AnyVersions, empty_versions, merge_versions
+from dynref.history import History
 from dynref.messages import StoreHint, StoreVersions
 from dynref.sim.cluster import Cluster
 from dynref.sim.history import Operation, OperationKind
+from dynref.sim.observed import history_of
 from dynref.sim.records import (
     DegradedRecord,
     DiskLossRecord,
@@ -32,7 +34,8 @@ from dynref.sim.settle import describe_versions
 
 
 class HistoryView:
-    """Indexes over one cluster's history and audit records, built lazily and cached."""
+    """Indexes over one cluster's history and audit records, built lazily and cached; and
+    `history`, the black-box History of the run."""
 
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
@@ -46,6 +49,11 @@ class HistoryView:
             for op in self.operations
             if op.kind is OperationKind.PUT and op.value is not None
         }
+
+    @cached_property
+    def history(self) -> History:
+        """What the run's clients saw, as the black-box checkers read it."""
+        return history_of(self.cluster)
 
     # ------------------------------------------------------------ the history
 

@@ -21,12 +21,13 @@ checkers see it (`statekey.history_key`): the fingerprint leaves out the history
 checkers judge histories (was a put acknowledged? what did a read return, before or after
 which ack?), so two paths to the same replica state with different histories must not be
 merged. The history key keeps every client invocation and completion, every coordinator
-execution, every hint stored, handed off and deleted, every change of "some node believes a
-peer down", with the trace step replaced by the order of the steps and whether consecutive
-ones are adjacent: the checkers compare steps only by order and by adjacency (the clean-window
-rule looks one step back), so equal keys get equal verdicts. Durable stores of versions are
-left out of it: they are part of the state, and only INV-ACK-2 (disk loss, which this search
-does not model) reads their history.
+execution, every delivery of a forwarded write (the second one is a `redeliver` fault of the
+black-box history), every hint stored, handed off and deleted, every change of "some node
+believes a peer down", with the trace step replaced by the order of the steps and whether
+consecutive ones are adjacent: the checkers compare steps only by order and by adjacency (the
+clean-window rule looks one step back), so equal keys get equal verdicts. Durable stores of
+versions are left out of it: they are part of the state, and only INV-ACK-2 (disk loss, which
+this search does not model) reads their history.
 
 Symmetry. Identical in-flight copies are interchangeable, and so are message ids (the
 fingerprint ignores them): that reduction is sound, because an id is only a name. Node ids are

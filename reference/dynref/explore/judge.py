@@ -1,13 +1,16 @@
-"""One verdict per run: every checker of `dynref.check`, any extra checks, and the
-sometimes-property counts.
+"""One verdict per run: the black-box checks over what its clients saw, the simulator's
+white-box extras, any extra checks, and the sometimes-property counts.
 
 The engines (swarm, exhaustive search, the shrinker) all judge a cluster the same way, so a
-counterexample one engine reports is one the others, and `dynref replay`, agree on.
+counterexample one engine reports is one the others, and `dynref replay`, agree on:
+`check_history(history_of(cluster))` (`Verdict.report`), then `check_extras` (ACK-QUORUM,
+INV-HINT-1, PROTOCOL-ERROR, STRAY-REPLY, INV-ACK-2 under disk loss, the fixed point of every
+quiescence, read-your-writes in clean windows) and the caller's checks (`Verdict.extras`).
 
 An extra check is any function `check(view: HistoryView) -> Sequence[Violation]`, written like
-the checkers of `dynref.check` (docs/protocol-designers.md walks through one). Engines take
-them in their settings (`SwarmSettings.checks`, `SearchSettings.checks`); the CLI takes
-`--check MODULE:FUNCTION`.
+the checkers of `dynref.check` (docs/protocol-designers.md walks through one); `view.history`
+is the run's black-box History. Engines take them in their settings (`SwarmSettings.checks`,
+`SearchSettings.checks`); the CLI takes `--check MODULE:FUNCTION`.
 """
 
 from __future__ import annotations
@@ -16,7 +19,15 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-from dynref.check import HistoryView, SometimesReport, Violation, check_all, sometimes
+from dynref.check import (
+    HistoryView,
+    Report,
+    SometimesReport,
+    Violation,
+    check_extras,
+    check_history,
+    sometimes,
+)
 from dynref.sim import Cluster
 
 Check = Callable[[HistoryView], Sequence[Violation]]
@@ -24,8 +35,16 @@ Check = Callable[[HistoryView], Sequence[Violation]]
 
 @attrs.frozen
 class Verdict:
-    violations: tuple[Violation, ...]
+    report: Report
+    """The black-box checks over the run's History."""
+    extras: tuple[Violation, ...]
+    """The white-box extras' violations, then the caller's checks'."""
     sometimes: SometimesReport
+
+    @property
+    def violations(self) -> tuple[Violation, ...]:
+        """Every violation: the black-box ones first."""
+        return self.report.violations + self.extras
 
     @property
     def invariants(self) -> tuple[str, ...]:
@@ -33,17 +52,23 @@ class Verdict:
         return tuple(dict.fromkeys(v.invariant for v in self.violations))
 
 
-def all_violations(cluster: Cluster, checks: Sequence[Check] = ()) -> tuple[Violation, ...]:
-    found = list(check_all(cluster))
-    if checks:
-        view = HistoryView(cluster)
-        for check in checks:
-            found.extend(check(view))
-    return tuple(found)
+def _checked(view: HistoryView, checks: Sequence[Check]) -> tuple[Report, tuple[Violation, ...]]:
+    report = check_history(view.history)
+    extras = list(check_extras(view))
+    for check in checks:
+        extras.extend(check(view))
+    return report, tuple(extras)
 
 
 def judge(cluster: Cluster, checks: Sequence[Check] = ()) -> Verdict:
-    return Verdict(all_violations(cluster, checks), sometimes(cluster))
+    view = HistoryView(cluster)
+    report, extras = _checked(view, checks)
+    return Verdict(report, extras, sometimes(cluster, view))
+
+
+def all_violations(cluster: Cluster, checks: Sequence[Check] = ()) -> tuple[Violation, ...]:
+    report, extras = _checked(HistoryView(cluster), checks)
+    return report.violations + extras
 
 
 def violated(cluster: Cluster, checks: Sequence[Check] = ()) -> tuple[str, ...]:

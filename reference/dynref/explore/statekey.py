@@ -33,6 +33,7 @@ from dynref.sim import (
     DiskLossRecord,
     DurableRecord,
     ExecutionRecord,
+    ForwardDeliveryRecord,
     HandoffAckRecord,
     Operation,
     ProtocolErrorRecord,
@@ -48,6 +49,7 @@ _VOLATILE_FIELDS = tuple(
 )
 _HISTORY_RECORDS = (
     ExecutionRecord,
+    ForwardDeliveryRecord,
     HandoffAckRecord,
     DegradedRecord,
     DiskLossRecord,

@@ -6,6 +6,8 @@
   `quiesce`, or `apply(action)`) returns a new cluster.
 - `fingerprint(cluster)`: a canonical digest of the state, for state hashing.
 - `Trace`, `trace_of`, `replay`, `to_jsonl`, `from_jsonl`: runs as replayable JSON lines.
+- `history_of(cluster)`: what the run's clients saw, as a `dynref.history.History` for the
+  black-box checkers (`dynref.check.check_history`).
 - `explorer_config`: the small, fast configuration the explorers default to.
 
 Pure: no I/O, no clock, no randomness; the same actions always give the same cluster.
@@ -39,11 +41,13 @@ from dynref.sim.fingerprint import canonical, fingerprint
 from dynref.sim.history import ClientState, NoReply, Operation, OperationKind, OperationResult
 from dynref.sim.log import Log
 from dynref.sim.model import Counters, Crashed, InFlight, Quiescence
+from dynref.sim.observed import capabilities_of, history_of
 from dynref.sim.records import (
     DegradedRecord,
     DiskLossRecord,
     DurableRecord,
     ExecutionRecord,
+    ForwardDeliveryRecord,
     HandoffAckRecord,
     ProtocolErrorRecord,
     QuiescenceRecord,
@@ -70,6 +74,7 @@ __all__ = [
     "Duplicate",
     "DurableRecord",
     "ExecutionRecord",
+    "ForwardDeliveryRecord",
     "Get",
     "HandoffAckRecord",
     "Heal",
@@ -96,10 +101,12 @@ __all__ = [
     "TickNode",
     "Trace",
     "canonical",
+    "capabilities_of",
     "describe",
     "explorer_config",
     "fingerprint",
     "from_jsonl",
+    "history_of",
     "node_specs",
     "observe",
     "replay",

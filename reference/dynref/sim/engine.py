@@ -16,6 +16,7 @@ from dynref.messages import (
     ClientGet,
     ClientPut,
     ClientRequest,
+    ForwardPut,
     GetOk,
     Receive,
     Request,
@@ -42,9 +43,9 @@ from dynref.sim.actions import (
     TickAll,
     TickNode,
 )
-from dynref.sim.history import NoReply, Operation, OperationKind
+from dynref.sim.history import NODE_CRASHED, NODE_DOWN, NoReply, Operation, OperationKind
 from dynref.sim.model import Crashed, Draft, InFlight, Quiescence
-from dynref.sim.records import DiskLossRecord, QuiescenceRecord
+from dynref.sim.records import DiskLossRecord, ForwardDeliveryRecord, QuiescenceRecord
 from dynref.sim.settle import unsettled
 from dynref.sim.steps import complete, route, run_step, set_degraded
 from dynref.state import NodeState, VolatileState
@@ -80,6 +81,8 @@ def _deliver(draft: Draft, action: Deliver) -> None:
     if receiver is None or (envelope.sender, envelope.receiver) in draft.blocked:
         draft.bump("lost_to_faults")
         return
+    if envelope.operation is not None and isinstance(envelope.message, ForwardPut):
+        draft.record(ForwardDeliveryRecord(draft.step, envelope.receiver, envelope.operation))
     event = Receive(envelope.sender, envelope.message)
     run_step(draft, envelope.receiver, receiver, event, envelope.operation)
     draft.bump("delivered")
@@ -163,7 +166,7 @@ def _take_down(draft: Draft, node: str, state: NodeState) -> None:
     for client in draft.clients:
         pending = draft.client_states[client].pending
         if pending is not None and draft.operations[pending].node == node:
-            complete(draft, draft.operations[pending], NoReply("the node crashed"))
+            complete(draft, draft.operations[pending], NoReply(NODE_CRASHED))
     blank = VolatileState(now=0, rng=0)
     draft.nodes = draft.nodes.set(node, Crashed(attrs.evolve(state, volatile=blank)))
     set_degraded(draft, node, False)
@@ -227,7 +230,7 @@ def _client_request(draft: Draft, client: str, node: str, kind: OperationKind, k
     )
     live = draft.live(node)
     if live is None:
-        complete(draft, op, NoReply("the node is down"))
+        complete(draft, op, NoReply(NODE_DOWN))
         return
     request: ClientRequest
     if kind is OperationKind.GET:

@@ -32,6 +32,12 @@ class OperationKind(enum.Enum):
     DELETE = "delete"
 
 
+NODE_DOWN = "the node is down"
+"""The NoReply reason of a request whose node was down when the client sent it: it never left
+the client, so it certainly took no effect."""
+NODE_CRASHED = "the node crashed"
+
+
 @attrs.frozen
 class NoReply:
     """The simulator's verdict on a request its node can no longer answer (crashed or down)."""
@@ -118,6 +124,8 @@ class ClientState:
 
 
 __all__ = [
+    "NODE_CRASHED",
+    "NODE_DOWN",
     "ClientState",
     "NoReply",
     "Operation",

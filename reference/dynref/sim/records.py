@@ -8,6 +8,9 @@ The checkers read these and the client history, never the simulator's internals:
 - `ExecutionRecord`: a coordinator applied a client's put or delete (once per execution: a
   duplicated ForwardPut or a forward retry executes one request more than once), with the
   actor and timestamp of the new version and whether it survived the coordinator's own merge.
+- `ForwardDeliveryRecord`: the network delivered a forwarded client write (a ForwardPut) to a
+  live node: the second and later deliveries of one write are the `redeliver` faults of the
+  black-box history (`dynref.sim.observed`), since each may run the write again.
 - `DiskLossRecord`: a node lost its disk and booted a new incarnation.
 - `DegradedRecord`: whether some live node believes some peer down changed (fallback nodes may
   be in use while it does), with the nodes that do.
@@ -56,6 +59,13 @@ class ExecutionRecord:
 
 
 @attrs.frozen
+class ForwardDeliveryRecord:
+    step: int
+    node: str
+    operation: int
+
+
+@attrs.frozen
 class DiskLossRecord:
     step: int
     node: str
@@ -97,6 +107,7 @@ Record = (
     DurableRecord
     | HandoffAckRecord
     | ExecutionRecord
+    | ForwardDeliveryRecord
     | DiskLossRecord
     | DegradedRecord
     | QuiescenceRecord
@@ -128,6 +139,7 @@ __all__ = [
     "DiskLossRecord",
     "DurableRecord",
     "ExecutionRecord",
+    "ForwardDeliveryRecord",
     "HandoffAckRecord",
     "ProtocolErrorRecord",
     "QuiescenceRecord",
