@@ -12,7 +12,8 @@
    a partition starts or heals, a node crashes, restarts or loses its disk);
 3. the liveness phase: `Cluster.quiesce`, which turns faults off and must reach the fixed point
    within `settings.quiesce_bound` tick rounds (else INV-CONV-1);
-4. every checker of `dynref.check`, and the sometimes-property counts.
+4. the black-box checks over the run's History and the white-box extras (`judge`), and the
+   sometimes-property counts.
 
 The outcome carries the trace (`dynref.sim.Trace`), which replays bit for bit.
 """
@@ -22,7 +23,7 @@ from __future__ import annotations
 import attrs
 
 from dynref.causality import Mode
-from dynref.check import SometimesReport, Violation
+from dynref.check import Report, SometimesReport, Violation
 from dynref.config import ClusterConfig
 from dynref.explore.draws import Dice
 from dynref.explore.judge import Check, judge
@@ -79,6 +80,7 @@ class SeedOutcome:
     mode: Mode
     profile: SwarmProfile
     violations: tuple[Violation, ...]
+    """Every violation: the black-box checks' first, then the white-box extras'."""
     events: int
     """Actions executed, the liveness phase's included."""
     delivered: int
@@ -88,6 +90,14 @@ class SeedOutcome:
     sometimes: SometimesReport
     trace: Trace | None
     """The run, replayable; None only when the caller asked not to keep passing runs."""
+    report: Report | None = None
+    """The black-box checks' report on the run's History."""
+
+    @property
+    def black_box_invariants(self) -> tuple[str, ...]:
+        """The invariants the black-box checks found violated."""
+        violations = self.report.violations if self.report is not None else ()
+        return tuple(dict.fromkeys(v.invariant for v in violations))
 
     @property
     def largest_sibling_set(self) -> int:
@@ -122,6 +132,7 @@ def run_seed(
         schedule_length=schedule_length,
         sometimes=verdict.sometimes,
         trace=trace,
+        report=verdict.report,
     )
 
 
