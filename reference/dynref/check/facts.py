@@ -149,7 +149,7 @@ class Facts:
         )
         done = [op.completed for op in completions]
         index, count = 0, len(completions)
-        get = OpKind.GET
+        get, writer = OpKind.GET, self.writer
         for op in self.ops:
             invoked = op.invoked
             while index < count and done[index] <= invoked:  # type: ignore[operator]
@@ -162,15 +162,18 @@ class Facts:
             givers = returned.get((op.key, sent))
             if not givers:
                 continue
-            if len(givers) == 1 and givers[0].values is not None:
-                sight[op.id] = frozenset(givers[0].values)
-                sources[op.id] = (givers[0],)
-                continue
             seen: set[str] = set()
             for giver in givers:
                 if giver.id != op.id:
                     seen.update(self._visible(giver, sight))
-            sight[op.id] = frozenset(seen)
+            # Only values of this key written before this write can have been seen by it (a
+            # read can return others: invented values, which INV-READ-1 reports apart).
+            key = op.key
+            sight[op.id] = frozenset(
+                v
+                for v in seen
+                if (w := writer.get(v)) is not None and w.key == key and w.invoked < invoked
+            )
             sources[op.id] = tuple(g for g in givers if g.id != op.id)
         return sight, sources
 
