@@ -179,8 +179,8 @@ def test_an_overwrite_that_saw_the_put_excuses_it_only_if_its_chain_shows_at_the
 
 
 def test_a_put_overwritten_by_a_write_that_did_not_see_it_is_lost() -> None:
-    """INV-ACK-1: the lost update of vclock's stale context, as a client sees it; the excerpt is
-    the lost put, what survived it and the final read."""
+    """INV-ACK-1, REQ-CHECK-1: the lost update of vclock's stale context, as a client sees it;
+    the excerpt is the lost put, what survived it and the final read."""
     story = Story(Mode.VCLOCK)
     first = story.put("c1", "a", 0, 4)
     second = story.put("c2", "b", 1, 5)
@@ -349,7 +349,8 @@ def test_replicas_must_agree_at_the_end() -> None:
 
 
 def test_missing_capabilities_and_records_skip_checks_never_pass_them() -> None:
-    """A check that needs what the target or the history lacks is reported skipped."""
+    """REQ-CHECK-1: a check that needs what the target or the history lacks is reported
+    skipped, never passed."""
     story = Story(Mode.DVV, strict_quorum=False, replica_reads=False, contexts=False)
     story.put("c1", "a", 0, 1)
     report = story.check()
@@ -367,7 +368,8 @@ def test_missing_capabilities_and_records_skip_checks_never_pass_them() -> None:
 
 
 def test_a_malformed_history_is_reported_and_judged_no_further() -> None:
-    """MALFORMED: values must be unique per put, ids unique, redeliveries must name writes."""
+    """REQ-CHECK-1 (MALFORMED): values must be unique per put, redeliveries must name writes;
+    a malformed history is judged no further."""
     story = Story()
     story.put("c1", "a", 0, 1)
     story.put("c2", "a", 2, 3)

@@ -20,7 +20,7 @@ internals:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from functools import cached_property
 
 import attrs
@@ -142,6 +142,7 @@ class Facts:
         if not self.caps.contexts:
             return sight, sources
         returned: dict[tuple[str, bytes], list[Op]] = {}
+        visible: dict[int, frozenset[str]] = {}
         # Contexts become usable once returned: walk invocations and completions in time order.
         completions = sorted(
             (op for op in self.ops if op.context_returned is not None and op.outcome is Outcome.OK),
@@ -149,12 +150,15 @@ class Facts:
         )
         done = [op.completed for op in completions]
         index, count = 0, len(completions)
-        get, writer = OpKind.GET, self.writer
+        get = OpKind.GET
         for op in self.ops:
             invoked = op.invoked
             while index < count and done[index] <= invoked:  # type: ignore[operator]
                 giver = completions[index]
-                returned.setdefault((giver.key, giver.context_returned), []).append(giver)  # type: ignore[arg-type]
+                context = giver.context_returned
+                assert context is not None
+                returned.setdefault((giver.key, context), []).append(giver)
+                visible[giver.id] = self._visible(giver, sight)
                 index += 1
             sent = op.context_sent
             if op.kind is get or sent is None:
@@ -162,27 +166,31 @@ class Facts:
             givers = returned.get((op.key, sent))
             if not givers:
                 continue
-            seen: set[str] = set()
-            for giver in givers:
-                if giver.id != op.id:
-                    seen.update(self._visible(giver, sight))
-            # Only values of this key written before this write can have been seen by it (a
-            # read can return others: invented values, which INV-READ-1 reports apart).
-            key = op.key
-            sight[op.id] = frozenset(
-                v
-                for v in seen
-                if (w := writer.get(v)) is not None and w.key == key and w.invoked < invoked
-            )
-            sources[op.id] = tuple(g for g in givers if g.id != op.id)
+            if len(givers) == 1:
+                seen = visible[givers[0].id]
+            else:
+                seen = frozenset().union(*(visible[giver.id] for giver in givers))
+            if op.value is not None and op.value in seen:  # a put cannot see itself
+                seen = seen - {op.value}
+            sight[op.id] = seen
+            sources[op.id] = tuple(givers)
         return sight, sources
 
-    def _visible(self, giver: Op, sight: dict[int, frozenset[str]]) -> Iterable[str]:
+    def _visible(self, giver: Op, sight: dict[int, frozenset[str]]) -> frozenset[str]:
+        """What the context `giver` returned covers: the values a read returned that a put of
+        its key wrote before the read completed (a read can return others, invented values,
+        which INV-READ-1 reports apart), a put's own value, what a delete saw."""
         if giver.values is not None:
-            return giver.values
+            writer, key, done = self.writer, giver.key, giver.completed
+            assert done is not None
+            return frozenset(
+                v
+                for v in giver.values
+                if (w := writer.get(v)) is not None and w.key == key and w.invoked <= done
+            )
         if giver.kind is OpKind.PUT and giver.value is not None:
-            return (giver.value,)
-        return sight.get(giver.id, ())
+            return frozenset((giver.value,))
+        return sight.get(giver.id, frozenset())
 
     @property
     def sight(self) -> dict[int, frozenset[str]]:
@@ -219,15 +227,16 @@ class Facts:
         via: dict[str, Op] = {}
         earliest: dict[str, tuple[int, Op]] = {}
         latest: dict[str, tuple[int, Op]] = {}
-        ok, sight = Outcome.OK, self.sight
+        ok, sight, shown = Outcome.OK, self.sight, self.read_values
+        loss = -1 if self.last_disk_loss is None else self.last_disk_loss
         for write in reversed(self.writes):
             seen = sight.get(write.id)
             if not seen:
                 continue
             value = write.value
-            durable = self.durable_after(write.invoked)
+            durable = write.invoked > loss
             acked = write.outcome is ok
-            covers = (durable and self.effective(write)) or (value is not None and value in via)
+            covers = (durable and (acked or value in shown)) or value in via
             first = write.completed if acked else None
             last = write.invoked if acked and durable else None
             if value is not None:

@@ -74,28 +74,30 @@ def _stale_reads(facts: Facts) -> list[Violation]:
             reads.append(op)
     found = []
     for puts, reads in by_key.values():
-        puts.sort(key=lambda p: (p.completed, p.id))
-        index = 0
+        puts.sort(key=_completion)
+        done = [_done(put) for put in puts]
+        index, count = 0, len(puts)
         live: list[tuple[float, int, Op]] = []  # (superseded from, id, put): a min-heap
         for read in reads:
-            assert read.completed is not None
-            while index < len(puts) and _done(puts[index]) < read.invoked:
+            invoked, completed = read.invoked, read.completed
+            assert completed is not None
+            while index < count and done[index] < invoked:
                 put = puts[index]
                 assert put.value is not None
                 heapq.heappush(live, (superseded_from.get(put.value, NEVER), put.id, put))
                 index += 1
-            while live and live[0][0] <= read.invoked:
+            while live and live[0][0] <= invoked:
                 heapq.heappop(live)
-            returned = set(read.values or ())
+            returned = read.values or ()
             for since, _, put in live:
-                if (
-                    since > read.completed
-                    and put.value not in returned
-                    and _overlap(facts, put, read)
-                ):
+                if since > completed and put.value not in returned and _overlap(facts, put, read):
                     found.append(_stale(put, read, "", []))
                     break
     return found
+
+
+def _completion(op: Op) -> tuple[int, int]:
+    return (_done(op), op.id)
 
 
 def _done(op: Op) -> int:

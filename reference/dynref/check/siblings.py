@@ -12,7 +12,7 @@ antichain per key, and names the two values that should not stand together.
 from __future__ import annotations
 
 from dynref.causality import Mode
-from dynref.check.facts import NEVER, Facts
+from dynref.check.facts import Facts
 from dynref.check.report import CheckResult, judged, skipped
 from dynref.check.violation import Violation, shown_by
 from dynref.history import Op
@@ -41,34 +41,50 @@ def check_sibling_bound(facts: Facts) -> CheckResult:
 
 def _seen_sibling(facts: Facts, values: set[str]) -> list[Op] | None:
     """[put of the seen value, ..., put of a value of the same read that saw it], or None."""
-    writers = {v: facts.writer[v] for v in values if v in facts.writer}
-    singles = {v for v, w in writers.items() if facts.single(w)}
-    if not singles:
+    writer, first_seer, single = facts.writer, facts.first_seer, facts.single_ids
+    seen_ones: list[tuple[int, str]] = []  # (first time a write saw it, value): the suspects
+    for value in values:
+        put = writer.get(value)
+        if put is not None and put.id in single:
+            first = first_seer.get(value)
+            if first is not None:
+                seen_ones.append((first, value))
+    if not seen_ones:
         return None
-    first_seer = facts.first_seer
-    for value, put in writers.items():
+    earliest = min(first for first, _ in seen_ones)
+    for value in values:
+        put = writer.get(value)
         # Only a value some write saw by the time this put was invoked can be in its sight.
-        others = {v for v in singles if v != value and first_seer.get(v, NEVER) <= put.invoked}
-        if not others:
+        if put is None or put.invoked < earliest:
             continue
-        floor = min(writers[v].invoked for v in others)
-        parent: dict[int, Op] = {}
-        stack = [put]
-        visited = {put.id}
-        while stack:
-            current = stack.pop()
-            for seen in facts.sight.get(current.id, ()):
-                if seen in others:
-                    chain = [current]
-                    while chain[-1].id != put.id:
-                        chain.append(parent[chain[-1].id])
-                    return [writers[seen], *chain]
-                earlier = facts.writer.get(seen)
-                if earlier is None or earlier.id in visited or earlier.invoked < floor:
-                    continue
-                visited.add(earlier.id)
-                parent[earlier.id] = current
-                stack.append(earlier)
+        others = {v for first, v in seen_ones if v != value and first <= put.invoked}
+        if others:
+            chain = _walk_back(facts, put, others)
+            if chain is not None:
+                return chain
+    return None
+
+
+def _walk_back(facts: Facts, put: Op, others: set[str]) -> list[Op] | None:
+    """A chain from one of `others` to `put` through what writes saw, if there is one."""
+    floor = min(facts.writer[v].invoked for v in others)
+    parent: dict[int, Op] = {}
+    stack = [put]
+    visited = {put.id}
+    while stack:
+        current = stack.pop()
+        for seen in facts.sight.get(current.id, ()):
+            if seen in others:
+                chain = [current]
+                while chain[-1].id != put.id:
+                    chain.append(parent[chain[-1].id])
+                return [facts.writer[seen], *chain]
+            earlier = facts.writer.get(seen)
+            if earlier is None or earlier.id in visited or earlier.invoked < floor:
+                continue
+            visited.add(earlier.id)
+            parent[earlier.id] = current
+            stack.append(earlier)
     return None
 
 

@@ -52,22 +52,23 @@ def check_values(facts: Facts) -> CheckResult:
 
 def _inventions(facts: Facts) -> list[Violation]:
     found: list[Violation] = []
-    reads: list[Op | FinalRead] = [*facts.reads, *facts.history.finals]
-    for read in reads:
-        done = read.time if isinstance(read, FinalRead) else read.completed
-        assert done is not None
+    writers, fail = facts.writer, Outcome.FAIL
+    reads: list[tuple[Op | FinalRead, int]] = [(r, r.completed or 0) for r in facts.reads]
+    reads += [(f, f.time) for f in facts.history.finals]
+    for read, done in reads:
+        key = read.key
         for value in read.values or ():
-            writer = facts.writer.get(value)
-            if writer is None:
-                problem = "no put wrote it"
-            elif writer.key != read.key:
-                problem = f"only a put of {writer.key} wrote it"
-            elif writer.invoked > done:
-                problem = "its put was invoked only after the read completed"
-            elif writer.outcome is Outcome.FAIL:
+            writer = writers.get(value)
+            if writer is not None and writer.key == key and writer.invoked <= done:
+                if writer.outcome is not fail:
+                    continue
                 problem = "its put certainly took no effect (outcome fail)"
+            elif writer is None:
+                problem = "no put wrote it"
+            elif writer.key != key:
+                problem = f"only a put of {writer.key} wrote it"
             else:
-                continue
+                problem = "its put was invoked only after the read completed"
             found.append(
                 shown_by(READ_1, f"{read.describe()} returned {value!r}: {problem}", [writer, read])
             )
