@@ -7,8 +7,10 @@ A history is generated once from the seeded model store of tests/history_model.p
 that every check judges everything and finds nothing: the work a passing run costs): 3 nodes,
 N=3 R=2 W=2, 8 clients on 64 keys, 45 % gets, 10 % deletes, 20 % blind writes, with timeouts,
 refused writes and redeliveries. It is then encoded to JSON lines and decoded back (timed apart),
-and judged `--runs` times: each run builds its `Facts` afresh and runs every check. Figures and
-method: docs/benchmarks.md (Black-box checking).
+and judged `--runs` times: each run builds its `Facts` afresh and runs every check. Each run is
+timed by the wall clock and by the process's CPU time (the two agree on an idle core; on a
+shared machine the CPU time is the one-core figure). Figures and method: docs/benchmarks.md
+(Black-box checking).
 """
 
 from __future__ import annotations
@@ -61,20 +63,28 @@ def main() -> None:
     assert decoded == history
     lines = text.count("\n")
     print(f"encode  {lines / encoded:>12,.0f} lines/s   decode {lines / parsed:>12,.0f} lines/s")
-    rates = []
+    rates: list[float] = []
+    cpu_rates: list[float] = []
     for run in range(arguments.runs):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         report = check_history(history)
-        seconds = time.perf_counter() - started
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
         rates.append(len(history.ops) / seconds)
-        print(f"run {run + 1}: {seconds:.2f} s, {rates[-1]:,.0f} operations judged per second")
+        cpu_rates.append(len(history.ops) / cpu_seconds)
+        print(
+            f"run {run + 1}: {seconds:.2f} s ({cpu_seconds:.2f} s of CPU), "
+            f"{rates[-1]:,.0f} operations judged per second ({cpu_rates[-1]:,.0f} per CPU second)"
+        )
     for result in report.results:
         print("  " + result.describe())
     assert not report.failed, "the model's history must pass"
     assert not any(r.status is CheckStatus.SKIP for r in report.results)
-    median = statistics.median(rates)
-    verdict = "meets" if median >= TARGET else "misses"
-    print(f"median: {median:,.0f} operations judged per second ({verdict} the {TARGET:,} goal)")
+    median, cpu_median = statistics.median(rates), statistics.median(cpu_rates)
+    verdict = "meets" if cpu_median >= TARGET else "misses"
+    print(
+        f"median: {median:,.0f} operations judged per second, {cpu_median:,.0f} per CPU second "
+        f"({verdict} the {TARGET:,} goal)"
+    )
 
 
 if __name__ == "__main__":

@@ -38,11 +38,14 @@ class Successors:
     covered_by: dict[str, Op]
     """Value -> a write that directly saw it, on a chain of writes each seeing the one before
     that ends in one that certainly took effect and that no later disk loss can have undone."""
-    earliest_ack: dict[str, tuple[int, Op]]
-    """Value -> (the first acknowledgement of a write that saw it, the direct seer on the way)."""
-    latest_durable: dict[str, tuple[int, Op]]
-    """Value -> (the last invocation of an acknowledged write that saw it and no disk loss
-    followed, the direct seer on the way)."""
+    earliest_ack: dict[str, int]
+    """Value -> the first acknowledgement of a write that saw it."""
+    earliest_via: dict[str, Op]
+    """Value -> the write that directly saw it on the way to that acknowledgement."""
+    latest_durable: dict[str, int]
+    """Value -> the last invocation of an acknowledged write that saw it, no disk loss after."""
+    latest_via: dict[str, Op]
+    """Value -> the write that directly saw it on the way to that invocation."""
 
 
 class Facts:
@@ -52,7 +55,12 @@ class Facts:
         self.history = history
         self.caps = history.capabilities
         self.lww = self.caps.causality is Mode.LWW
-        self.ops: tuple[Op, ...] = tuple(sorted(history.ops, key=_invocation_order))
+        ops = history.ops
+        in_order = all(
+            a.invoked < b.invoked or (a.invoked == b.invoked and a.id < b.id)
+            for a, b in itertools.pairwise(ops)
+        )
+        self.ops: tuple[Op, ...] = ops if in_order else tuple(sorted(ops, key=_invocation_order))
         self.by_id = {op.id: op for op in self.ops}
         get = OpKind.GET
         self.writes: tuple[Op, ...] = tuple(op for op in self.ops if op.kind is not get)
@@ -136,14 +144,16 @@ class Facts:
     # ------------------------------------------------------------ what writes saw
 
     @cached_property
-    def _sight_and_sources(self) -> tuple[dict[int, frozenset[str]], dict[int, tuple[Op, ...]]]:
+    def _sight_and_sources(self) -> tuple[dict[int, frozenset[str]], dict[int, list[Op]]]:
         sight: dict[int, frozenset[str]] = {}
-        sources: dict[int, tuple[Op, ...]] = {}
+        sources: dict[int, list[Op]] = {}
         if not self.caps.contexts:
             return sight, sources
-        returned: dict[tuple[str, bytes], list[Op]] = {}
-        visible: dict[int, frozenset[str]] = {}
-        # Contexts become usable once returned: walk invocations and completions in time order.
+        # (key, context) -> what every operation that returned it so far covers, and those
+        # operations: many reads of a settled key return one context, so the union is kept up
+        # to date as they come rather than recomputed for each write that sends it.
+        covered: dict[tuple[str, bytes], frozenset[str]] = {}
+        givers: dict[tuple[str, bytes], list[Op]] = {}
         completions = sorted(
             (op for op in self.ops if op.context_returned is not None and op.outcome is Outcome.OK),
             key=_completion_order,
@@ -151,43 +161,53 @@ class Facts:
         done = [op.completed for op in completions]
         index, count = 0, len(completions)
         get = OpKind.GET
-        for op in self.ops:
+        for op in self.ops:  # contexts become usable once returned: invocations in time order
             invoked = op.invoked
             while index < count and done[index] <= invoked:  # type: ignore[operator]
                 giver = completions[index]
                 context = giver.context_returned
                 assert context is not None
-                returned.setdefault((giver.key, context), []).append(giver)
-                visible[giver.id] = self._visible(giver, sight)
+                slot = (giver.key, context)
+                visible = self._visible(giver, sight)
+                known = covered.get(slot)
+                if known is None:
+                    covered[slot] = visible
+                    givers[slot] = [giver]
+                else:
+                    if not visible <= known:
+                        covered[slot] = known | visible
+                    givers[slot].append(giver)
                 index += 1
             sent = op.context_sent
             if op.kind is get or sent is None:
                 continue
-            givers = returned.get((op.key, sent))
-            if not givers:
+            slot = (op.key, sent)
+            seen = covered.get(slot)
+            if seen is None:
                 continue
-            if len(givers) == 1:
-                seen = visible[givers[0].id]
-            else:
-                seen = frozenset().union(*(visible[giver.id] for giver in givers))
             if op.value is not None and op.value in seen:  # a put cannot see itself
                 seen = seen - {op.value}
             sight[op.id] = seen
-            sources[op.id] = tuple(givers)
+            sources[op.id] = givers[slot]
         return sight, sources
 
     def _visible(self, giver: Op, sight: dict[int, frozenset[str]]) -> frozenset[str]:
         """What the context `giver` returned covers: the values a read returned that a put of
         its key wrote before the read completed (a read can return others, invented values,
         which INV-READ-1 reports apart), a put's own value, what a delete saw."""
-        if giver.values is not None:
+        values = giver.values
+        if values is not None:
             writer, key, done = self.writer, giver.key, giver.completed
             assert done is not None
-            return frozenset(
-                v
-                for v in giver.values
-                if (w := writer.get(v)) is not None and w.key == key and w.invoked <= done
-            )
+            for v in values:
+                w = writer.get(v)
+                if w is None or w.key != key or w.invoked > done:
+                    return frozenset(
+                        v
+                        for v in values
+                        if (w := writer.get(v)) is not None and w.key == key and w.invoked <= done
+                    )
+            return frozenset(values)
         if giver.kind is OpKind.PUT and giver.value is not None:
             return frozenset((giver.value,))
         return sight.get(giver.id, frozenset())
@@ -199,7 +219,8 @@ class Facts:
 
     def sources(self, write: Op) -> tuple[Op, ...]:
         """The operations that returned the context `write` sent (its sight's evidence)."""
-        return self._sight_and_sources[1].get(write.id, ())
+        givers = self._sight_and_sources[1].get(write.id, [])
+        return tuple(g for g in givers if g.completed is not None and g.completed <= write.invoked)
 
     @cached_property
     def seers(self) -> dict[str, tuple[Op, ...]]:
@@ -225,8 +246,10 @@ class Facts:
         """One pass over the writes, latest first (a value's seers were all invoked after its
         put), following what each write saw back to the values it covers."""
         via: dict[str, Op] = {}
-        earliest: dict[str, tuple[int, Op]] = {}
-        latest: dict[str, tuple[int, Op]] = {}
+        earliest: dict[str, int] = {}
+        earliest_via: dict[str, Op] = {}
+        latest: dict[str, int] = {}
+        latest_via: dict[str, Op] = {}
         ok, sight, shown = Outcome.OK, self.sight, self.read_values
         loss = -1 if self.last_disk_loss is None else self.last_disk_loss
         for write in reversed(self.writes):
@@ -241,23 +264,25 @@ class Facts:
             last = write.invoked if acked and durable else None
             if value is not None:
                 inherited = earliest.get(value)
-                if inherited is not None and (first is None or inherited[0] < first):
-                    first = inherited[0]
+                if inherited is not None and (first is None or inherited < first):
+                    first = inherited
                 inherited = latest.get(value)
-                if inherited is not None and (last is None or inherited[0] > last):
-                    last = inherited[0]
+                if inherited is not None and (last is None or inherited > last):
+                    last = inherited
             for seen_value in seen:
                 if covers and seen_value not in via:
                     via[seen_value] = write
                 if first is not None:
                     known = earliest.get(seen_value)
-                    if known is None or first < known[0]:
-                        earliest[seen_value] = (first, write)
+                    if known is None or first < known:
+                        earliest[seen_value] = first
+                        earliest_via[seen_value] = write
                 if last is not None:
                     known = latest.get(seen_value)
-                    if known is None or last > known[0]:
-                        latest[seen_value] = (last, write)
-        return Successors(via, earliest, latest)
+                    if known is None or last > known:
+                        latest[seen_value] = last
+                        latest_via[seen_value] = write
+        return Successors(via, earliest, earliest_via, latest, latest_via)
 
     def saw(self, write: Op, value: str) -> list[Op] | None:
         """A chain showing that `write` saw `value`: [writer(value), ..., write], each seeing

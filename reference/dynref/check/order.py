@@ -36,7 +36,7 @@ def check_order(facts: Facts) -> CheckResult:
     if not facts.caps.contexts and not facts.lww:
         return skipped(ORDER_1, TITLE, "the target's contexts carry no causality")
     latest = facts.successors.latest_durable if facts.caps.contexts else {}
-    via = {value: entry[1] for value, entry in latest.items()}
+    via = facts.successors.latest_via if facts.caps.contexts else {}
     same_coordinator = _SameCoordinator(facts) if facts.lww else None
     found: list[Violation] = []
     count = 0
@@ -48,8 +48,8 @@ def check_order(facts: Facts) -> CheckResult:
             count += 1
             shown = facts.shown_by(key, value)[:1]
             best = latest.get(value)
-            if best is not None and best[0] > put.completed:
-                end = functools.partial(_acked_write_invoked_at, best[0])
+            if best is not None and best > put.completed:
+                end = functools.partial(_acked_write_invoked_at, best)
                 chain = chain_from(facts, value, via, end)
                 excerpt: list[Entry] = [*facts.chain_excerpt(chain), *shown]
                 found.append(_report(put, chain[-1], "which saw it", excerpt))

@@ -120,18 +120,16 @@ def _final_resurrections(facts: Facts) -> list[Violation]:
 
 
 def _strict_resurrections(facts: Facts) -> list[Violation]:
-    earliest = facts.successors.earliest_ack
-    via = {value: entry[1] for value, entry in earliest.items()}
+    earliest, via = facts.successors.earliest_ack, facts.successors.earliest_via
     n = facts.caps.n
     found = []
     for read in facts.reads:
         assert read.completed is not None
         for value in read.values or ():
             writer = facts.writer.get(value)
-            best = earliest.get(value)
-            if writer is None or best is None or not facts.single(writer):
+            acked_at = earliest.get(value)
+            if writer is None or acked_at is None or not facts.single(writer):
                 continue
-            acked_at, _ = best
             if acked_at >= read.invoked:
                 continue
             chain = chain_from(facts, value, via, functools.partial(_acked_at, acked_at))
