@@ -11,12 +11,18 @@ field. Reading files is the adapters' job.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from dynref.causality import Mode
+from dynref.history.fields import (
+    DuplicateFieldError,
+    Fields,
+    HistoryFormatError,
+    no_duplicates,
+    node_lists,
+)
 from dynref.history.records import (
     Capabilities,
     Fault,
@@ -34,19 +40,6 @@ from dynref.history.records import (
 
 FORMAT = "dynref-history"
 VERSION = 1
-
-E = TypeVar("E", bound="OpKind | Outcome | FaultKind | Mode")
-
-
-class HistoryFormatError(ValueError):
-    """A history line that does not follow the format: where, which field, and what is wrong."""
-
-    def __init__(self, line: int, field: str | None, problem: str) -> None:
-        where = f"line {line}" + (f", field {field!r}" if field else "")
-        super().__init__(f"{where}: {problem}")
-        self.line = line
-        self.field = field
-        self.problem = problem
 
 
 # ---------------------------------------------------------------- encoding
@@ -154,110 +147,7 @@ def encode_history(history: History) -> str:
 # ---------------------------------------------------------------- decoding
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in found:
-            raise _DuplicateFieldError(key)
-        found[key] = value
-    return found
-
-
-class _DuplicateFieldError(Exception):
-    def __init__(self, field: str) -> None:
-        super().__init__(field)
-        self.field = field
-
-
-class _Fields:
-    """Takes a record's fields one by one, checking each; `done` rejects any left over."""
-
-    def __init__(self, line: int, record: dict[str, Any], prefix: str = "") -> None:
-        self.line = line
-        self.record = dict(record)
-        self.prefix = prefix
-
-    def error(self, field: str | None, problem: str) -> HistoryFormatError:
-        name = None if field is None else self.prefix + field
-        return HistoryFormatError(self.line, name, problem)
-
-    def _take(self, field: str, required: bool) -> Any:
-        if field not in self.record or self.record[field] is None:
-            self.record.pop(field, None)
-            if required:
-                raise self.error(field, "missing")
-            return None
-        return self.record.pop(field)
-
-    def text(self, field: str, *, required: bool = True) -> str | None:
-        value = self._take(field, required)
-        if value is not None and not isinstance(value, str):
-            raise self.error(field, f"expected a string, got {json.dumps(value)}")
-        return value
-
-    def required_text(self, field: str) -> str:
-        value = self.text(field)
-        assert value is not None
-        return value
-
-    def integer(self, field: str, *, required: bool = True, minimum: int = 0) -> int | None:
-        value = self._take(field, required)
-        if value is None:
-            return None
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise self.error(field, f"expected an integer, got {json.dumps(value)}")
-        if value < minimum:
-            raise self.error(field, f"expected an integer of at least {minimum}, got {value}")
-        return value
-
-    def required_integer(self, field: str, minimum: int = 0) -> int:
-        value = self.integer(field, minimum=minimum)
-        assert value is not None
-        return value
-
-    def boolean(self, field: str) -> bool:
-        value = self._take(field, True)
-        if not isinstance(value, bool):
-            raise self.error(field, f"expected true or false, got {json.dumps(value)}")
-        return value
-
-    def choice(self, field: str, kind: type[E]) -> E:
-        value = self._take(field, True)
-        allowed = [member.value for member in kind]
-        if value not in allowed:
-            raise self.error(field, f"expected one of {allowed}, got {json.dumps(value)}")
-        return kind(value)
-
-    def context(self, field: str) -> bytes | None:
-        value = self.text(field, required=False)
-        if value is None:
-            return None
-        try:
-            return base64.b64decode(value.encode("ascii"), validate=True)
-        except (binascii.Error, UnicodeEncodeError) as exc:
-            raise self.error(field, f"expected base64, got {json.dumps(value)}") from exc
-
-    def texts(self, field: str) -> tuple[str, ...] | None:
-        value = self._take(field, False)
-        if value is None:
-            return None
-        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            raise self.error(field, f"expected a list of strings, got {json.dumps(value)}")
-        return tuple(value)
-
-    def nested(self, field: str) -> _Fields:
-        value = self._take(field, True)
-        if not isinstance(value, dict):
-            raise self.error(field, f"expected an object, got {json.dumps(value)}")
-        return _Fields(self.line, value, f"{self.prefix}{field}.")
-
-    def done(self) -> None:
-        if self.record:
-            extra = sorted(self.record)[0]
-            raise self.error(extra, "unknown field")
-
-
-def _header(fields: _Fields) -> Header:
+def _header(fields: Fields) -> Header:
     format_name = fields.text("format")
     if format_name != FORMAT:
         raise fields.error("format", f"expected {FORMAT!r}, got {format_name!r}")
@@ -289,7 +179,7 @@ def _header(fields: _Fields) -> Header:
     return Header(caps, target, nodes, seed)
 
 
-def _op(fields: _Fields) -> Op:
+def _op(fields: Fields) -> Op:
     op = Op(
         id=fields.required_integer("id"),
         client=fields.required_text("client"),
@@ -314,7 +204,7 @@ def _op(fields: _Fields) -> Op:
     return op
 
 
-def _final(fields: _Fields) -> FinalRead:
+def _final(fields: Fields) -> FinalRead:
     final = FinalRead(
         key=fields.required_text("key"),
         time=fields.required_integer("time"),
@@ -332,12 +222,12 @@ def _final(fields: _Fields) -> FinalRead:
     return final
 
 
-def _fault(fields: _Fields) -> Fault:
+def _fault(fields: Fields) -> Fault:
     kind = fields.choice("fault", FaultKind)
     time = fields.required_integer("time")
     node = fields.text("node", required=False)
-    groups = _node_lists(fields, "groups", None)
-    pairs = _node_lists(fields, "pairs", 2)
+    groups = node_lists(fields, "groups", None)
+    pairs = node_lists(fields, "pairs", 2)
     op = fields.integer("op", required=False)
     fields.done()
     fault = Fault(kind, time, node, groups, tuple((a, b) for a, b in pairs), op)
@@ -347,22 +237,7 @@ def _fault(fields: _Fields) -> Fault:
     return fault
 
 
-def _node_lists(fields: _Fields, field: str, arity: int | None) -> tuple[tuple[str, ...], ...]:
-    value = fields._take(field, False)
-    if value is None:
-        return ()
-    shape = "pairs of node names" if arity else "lists of node names"
-    if not isinstance(value, list) or not all(
-        isinstance(item, list)
-        and all(isinstance(node, str) for node in item)
-        and (arity is None or len(item) == arity)
-        for item in value
-    ):
-        raise fields.error(field, f"expected a list of {shape}, got {json.dumps(value)}")
-    return tuple(tuple(item) for item in value)
-
-
-_READERS: dict[str, Callable[[_Fields], object]] = {"op": _op, "final": _final, "fault": _fault}
+_READERS: dict[str, Callable[[Fields], object]] = {"op": _op, "final": _final, "fault": _fault}
 
 
 def decode_history(text: str) -> History:
@@ -376,14 +251,14 @@ def decode_history(text: str) -> History:
         if not raw.strip():
             continue
         try:
-            record = json.loads(raw, object_pairs_hook=_no_duplicates)
-        except _DuplicateFieldError as exc:
+            record = json.loads(raw, object_pairs_hook=no_duplicates)
+        except DuplicateFieldError as exc:
             raise HistoryFormatError(number, exc.field, "appears twice") from None
         except ValueError as exc:
             raise HistoryFormatError(number, None, f"not JSON ({exc})") from None
         if not isinstance(record, dict):
             raise HistoryFormatError(number, None, "expected a JSON object")
-        fields = _Fields(number, record)
+        fields = Fields(number, record)
         kind = fields.text("type")
         if header is None:
             if kind != "header":
