@@ -22,7 +22,6 @@ import bisect
 import heapq
 
 from dynref.check.facts import NEVER, Facts
-from dynref.check.lost import precedes
 from dynref.check.report import CheckResult, judged, skipped
 from dynref.check.violation import Violation, shown_by
 from dynref.history import Op, OpKind
@@ -125,55 +124,115 @@ def _lww_stale_reads(facts: Facts) -> list[Violation]:
     return found
 
 
+class _ByInvocation:
+    """Operations in invocation order, with the least completion from each position on: the
+    first one acknowledged before a time, among those invoked after another, in O(log n)."""
+
+    def __init__(self, ops: list[Op]) -> None:
+        self.ops = ops
+        self.invoked = [op.invoked for op in ops]
+        self.least: list[int] = [0] * len(ops)  # least completion at or after each position
+        self.which: list[int] = [0] * len(ops)
+        best, at = None, 0
+        for index in range(len(ops) - 1, -1, -1):
+            done = _done(ops[index])
+            if best is None or done < best:
+                best, at = done, index
+            self.least[index], self.which[index] = best, at
+
+    def acked_before(self, after: int, before: int) -> Op | None:
+        """An operation invoked after `after` and acknowledged before `before`, if any."""
+        start = bisect.bisect_right(self.invoked, after)
+        if start < len(self.ops) and self.least[start] < before:
+            return self.ops[self.which[start]]
+        return None
+
+
 class _LwwIndex:
-    """Acknowledged writes by (key, coordinator), and deletes by key, for lww's rules."""
+    """Acknowledged writes by (key, coordinator) and possible deletes by key, for lww's rules,
+    each question answered in O(log n)."""
 
     def __init__(self, facts: Facts) -> None:
         self.facts = facts
-        self.writes: dict[tuple[str, str], list[Op]] = {}
-        self.puts: dict[str, list[Op]] = {}
-        self.deletes: dict[str, list[Op]] = {}
-        for op in facts.writes:
+        writes: dict[tuple[str, str], list[Op]] = {}
+        puts: dict[tuple[str, str], list[Op]] = {}
+        deletes: dict[str, list[Op]] = {}
+        for op in facts.writes:  # in invocation order
             if op.ok:
-                self.writes.setdefault((op.key, op.coordinator), []).append(op)
+                writes.setdefault((op.key, op.coordinator), []).append(op)
                 if op.kind is OpKind.PUT:
-                    self.puts.setdefault(op.key, []).append(op)
+                    puts.setdefault((op.key, op.coordinator), []).append(op)
+                    puts.setdefault((op.key, ""), []).append(op)  # every coordinator
             if op.kind is OpKind.DELETE and facts.possible(op):
-                self.deletes.setdefault(op.key, []).append(op)
-        self.invoked = {slot: [op.invoked for op in ops] for slot, ops in self.writes.items()}
+                deletes.setdefault(op.key, []).append(op)
+        self.writes = {slot: _ByInvocation(ops) for slot, ops in writes.items()}
+        self.puts = {slot: _ByInvocation(ops) for slot, ops in puts.items()}
+        self.deletes = {key: _DeletesSoFar(facts, ops) for key, ops in deletes.items()}
 
     def acked_after(self, earlier: Op, read: Op) -> Op | None:
-        """An acknowledged write `earlier` certainly ranks below, acknowledged before `read`
-        was invoked, whose quorum meets the read's."""
+        """An acknowledged write `earlier` certainly ranks below (through its coordinator
+        after its acknowledgement, or one that saw it), acknowledged before `read` was invoked,
+        whose quorum meets the read's."""
         if not self.facts.single(earlier) or earlier.completed is None:
             return None
-        slot = (earlier.key, earlier.coordinator)
-        ops = self.writes.get(slot, [])
-        start = bisect.bisect_right(self.invoked.get(slot, []), earlier.completed)
-        for later in ops[start:]:
-            if later.invoked >= read.invoked:
-                break
-            if _done(later) < read.invoked and _overlap(self.facts, later, read):
-                return later
+        index = self.writes.get((earlier.key, earlier.coordinator))
+        later = index.acked_before(earlier.completed, read.invoked) if index else None
+        if later is not None and _overlap(self.facts, later, read):
+            return later
         if self.facts.caps.contexts and earlier.value is not None:
-            for seer in self.facts.seers.get(earlier.value, ()):
-                if seer.ok and _done(seer) < read.invoked and _overlap(self.facts, seer, read):
-                    return seer
+            successors = self.facts.successors
+            acked = successors.earliest_ack.get(earlier.value)
+            seer = successors.earliest_via.get(earlier.value)
+            if acked is not None and seer is not None and acked < read.invoked:
+                return seer if _overlap(self.facts, seer, read) else None
         return None
 
     def unexcused_put(self, read: Op) -> Op | None:
         """A put acknowledged before `read` was invoked that no delete invoked before the
-        read completed may outrank, if there is one."""
+        read completed may outrank, if there is one: with no such delete, any put; with
+        deletes that all precede some put (each acknowledged before it was invoked, through
+        its coordinator, having run once), that put."""
         assert read.completed is not None
-        deletes = [d for d in self.deletes.get(read.key, []) if d.invoked <= read.completed]
-        for put in self.puts.get(read.key, []):
-            if put.invoked >= read.invoked:
-                break
-            if _done(put) >= read.invoked or not _overlap(self.facts, put, read):
-                continue
-            if all(precedes(self.facts, delete, put) for delete in deletes):
-                return put
-        return None
+        deletes = self.deletes.get(read.key)
+        state = deletes.up_to(read.completed) if deletes is not None else None
+        if state is None:
+            index = self.puts.get((read.key, ""))
+            put = index.acked_before(-1, read.invoked) if index else None
+        else:
+            coordinator, last_done = state
+            if coordinator is None:
+                return None  # some delete may outrank any put
+            index = self.puts.get((read.key, coordinator))
+            put = index.acked_before(last_done, read.invoked) if index else None
+        return put if put is not None and _overlap(self.facts, put, read) else None
+
+
+class _DeletesSoFar:
+    """A key's possible deletes by invocation, summed up as prefixes: what the deletes
+    invoked by some time have in common."""
+
+    def __init__(self, facts: Facts, deletes: list[Op]) -> None:
+        self.invoked = [d.invoked for d in deletes]
+        self.summary: list[tuple[str | None, int]] = []
+        coordinator: str | None = ""
+        last = -1
+        for delete in deletes:
+            if not facts.single(delete) or delete.completed is None:
+                coordinator = None
+            elif coordinator == "":
+                coordinator = delete.coordinator
+            elif coordinator != delete.coordinator:
+                coordinator = None
+            if delete.completed is not None:
+                last = max(last, delete.completed)
+            self.summary.append((coordinator, last))
+
+    def up_to(self, time: int) -> tuple[str | None, int] | None:
+        """For the deletes invoked at or before `time`: (their one coordinator, or None when
+        some delete may outrank any put; the last acknowledgement among them), or None when
+        there is no such delete."""
+        count = bisect.bisect_right(self.invoked, time)
+        return self.summary[count - 1] if count else None
 
 
 __all__ = ["READ_2", "check_read_your_writes"]
