@@ -21,9 +21,11 @@ import random
 import attrs
 from dynref.causality import (
     AnyVersions,
+    ContextError,
     DvvSet,
+    LwwRegister,
+    LwwVersion,
     Mode,
-    VersionVector,
     decode_context,
     empty_versions,
     merge_versions,
@@ -84,6 +86,8 @@ class _Pending:
     stage: str  # "apply", "acks" or "read"
     acks: set[str] = attrs.field(factory=set)
     times_out: bool = False
+    returned: bytes | None = None
+    """The context an lww write returns: the stamp of the version it wrote."""
 
 
 class _Model:
@@ -112,24 +116,29 @@ class _Model:
     def empty(self) -> AnyVersions:
         return empty_versions(self.s.mode)
 
-    def apply(self, op: Op, coordinator: str) -> set[str]:
-        """Run a write at `coordinator`; the nodes holding it."""
+    def apply(self, op: Op, coordinator: str) -> tuple[set[str], bytes | None]:
+        """Run a write at `coordinator`: the nodes holding it, and in lww the context naming
+        the version it wrote (what a PutOk returns)."""
         key, defect = op.key, self.s.defect
         current = self.store[coordinator].get(key, self.empty())
         if defect is Defect.DELETE_ONE_COPY and op.kind is OpKind.DELETE:
             self.store[coordinator].pop(key, None)
-            return set(self.nodes)
+            return set(self.nodes), None
         context = decode_context(self.s.mode, op.context_sent or b"")
-        vv = context if isinstance(context, VersionVector) else VersionVector()
-        stamp = self.clock[coordinator]
-        if self.s.mode is Mode.LWW:
-            if defect is Defect.LWW_STAMPS_BACKWARDS:
-                stamp -= self.rng.randint(0, 30)
-            else:
-                stamp = max(stamp, self.issued[coordinator] + 1, current.latest_timestamp() + 1)
-            self.issued[coordinator] = max(self.issued[coordinator], stamp)
+        if isinstance(context, ContextError):
+            context = decode_context(self.s.mode, b"")
+        stamp, actor = self.clock[coordinator], f"{coordinator}#0"
         value = None if op.value is None else op.value.encode()
-        written = current.write(value, vv, f"{coordinator}#0", stamp)
+        if defect is Defect.LWW_STAMPS_BACKWARDS and isinstance(current, LwwRegister):
+            stamp -= self.rng.randint(0, 30)  # the clock alone, and it may step back
+            written: AnyVersions = current.merge(LwwRegister(LwwVersion(stamp, actor, value)))
+        else:
+            # lww: the register stamps above what it holds and what the context saw
+            # (REQ-LWW-1); above what this coordinator stamped before, too.
+            stamp = max(stamp, self.issued[coordinator] + 1)
+            written = current.write(value, context, actor, stamp)  # type: ignore[arg-type]
+            if isinstance(written, LwwRegister) and written.winner is not None:
+                self.issued[coordinator] = max(self.issued[coordinator], written.winner.timestamp)
         if defect is Defect.STALE_CONTEXT_OVERWRITES and isinstance(written, DvvSet):
             newest = max(
                 (s for s in written.siblings if s.actor == f"{coordinator}#0"),
@@ -140,7 +149,8 @@ class _Model:
         for node in self.nodes:
             if node != coordinator:
                 self.messages.append((node, key, written, op.id))
-        return {coordinator}
+        returned = read_context(written) if isinstance(written, LwwRegister) else None
+        return {coordinator}, returned
 
     def receive(self, node: str, key: str, versions: AnyVersions) -> None:
         current = self.store[node].get(key, self.empty())
@@ -215,14 +225,16 @@ class _Model:
                 self.late.append((op, False))  # answered before it ran: later, or never
                 self.finish(client, Outcome.INFO, error="timeout")
                 return
-            pending.acks = self.apply(op, op.coordinator)
+            pending.acks, pending.returned = self.apply(op, op.coordinator)
             pending.stage = "acks"
             if self.rng.randrange(1000) < self.s.redeliver_per_mille:
                 self.late.append((op, True))
         elif pending.times_out:
             self.finish(client, Outcome.INFO, error="timeout")
         elif len(pending.acks) >= self.s.w:
-            self.finish(client, Outcome.OK)
+            if pending.returned is not None:  # the client writes on with what its put returned
+                self.contexts[(client, op.key)] = pending.returned
+            self.finish(client, Outcome.OK, context_returned=pending.returned)
 
     # ------------------------------------------------------------ the run
 

@@ -1,10 +1,8 @@
 """Bounded exhaustive search (issue 4, part 3): every schedule of a tiny cluster, breadth first.
 
-vclock's lost update (INV-ACK-1) is found with a shortest counterexample; dvv exhausts the same
-bounds with zero violations (INV-ACK-1, INV-CONV-1, INV-READ-1, INV-ORDER-1, SIBLING-BOUND,
-and the extras INV-READ-2, INV-HINT-1), and so will lww once its coordinators stamp writes in
-order (`tests.known_issues`): today the search finds the later of two writes through one node
-lost, and shows it in two puts.
+vclock's lost update (INV-ACK-1) is found with a shortest counterexample; dvv and lww exhaust the
+same bounds with zero violations (the black-box INV-ACK-1, INV-READ-1, INV-ORDER-1,
+SIBLING-BOUND, INV-CONV-1, and the extras INV-CONV-1, INV-READ-2, INV-HINT-1).
 """
 
 from __future__ import annotations
@@ -16,8 +14,6 @@ from dynref.explore.exhaustive import SearchSettings, default_program, search
 from dynref.explore.statekey import history_key
 from dynref.sim import Cluster as SimCluster
 from dynref.sim import Deliver, Heal, Put, describe, explorer_config, from_jsonl, replay, to_jsonl
-
-from tests.known_issues import lww_stamp_order
 
 # Each bound: 3 nodes, two clients, one key unless said otherwise.
 BOUNDS = {
@@ -32,18 +28,8 @@ BOUNDS = {
 }
 
 
-LWW_STAMP_ORDER = pytest.mark.xfail(
-    strict=False,
-    reason="lww coordinators do not yet stamp a key's writes in order (issue 13): INV-ORDER-1",
-)
-
-
 @pytest.mark.parametrize("bound", list(BOUNDS), ids=list(BOUNDS))
-@pytest.mark.parametrize(
-    "mode",
-    [Mode.DVV, pytest.param(Mode.LWW, marks=LWW_STAMP_ORDER)],
-    ids=lambda m: m.value,
-)
+@pytest.mark.parametrize("mode", [Mode.DVV, Mode.LWW], ids=lambda m: m.value)
 def test_dvv_and_lww_exhaust_the_bound_without_violations(mode: Mode, bound: str) -> None:
     report = search(SearchSettings(mode=mode, **BOUNDS[bound]))  # type: ignore[arg-type]
     assert report.counterexample is None, report.counterexample.violations
@@ -71,18 +57,6 @@ def test_vclock_lost_update_is_found_with_a_shortest_trace() -> None:
     ]
     replayed = replay(from_jsonl(to_jsonl(example.trace)))
     assert "INV-ACK-1" in [v.invariant for v in check_all(replayed)]
-
-
-def test_lww_search_finds_the_later_of_two_puts_through_one_node_lost() -> None:
-    """INV-ORDER-1, INV-ACK-1 (known until issue 13 lands): c2's put is acknowledged before c1
-    writes through the same node with the same clock reading, and c1's put loses the tie."""
-    report = search(SearchSettings(mode=Mode.LWW))
-    example = report.counterexample
-    if example is None:  # the coordinators stamp in order now: nothing left to find
-        assert report.verdict == "pass"
-        return
-    assert {v.invariant for v in example.violations} <= {"INV-ORDER-1", "INV-ACK-1"}
-    assert all(lww_stamp_order(v) for v in example.violations)
 
 
 def test_vclock_lost_update_is_found_under_a_drop_too() -> None:

@@ -8,8 +8,7 @@ runs every checker: the black-box checks over the run's History (INV-ACK-1, INV-
 INV-ORDER-1, SIBLING-BOUND, INV-CONV-1) and the white-box extras (INV-CONV-1's fixed point,
 INV-READ-2 in clean windows, INV-HINT-1, ACK-QUORUM).
 
-dvv must pass, and lww too but for the known loss of its stamp order through one node
-(`tests.known_issues`); vclock must fail with INV-ACK-1, which Hypothesis finds and shrinks on
+dvv and lww must pass; vclock must fail with INV-ACK-1, which Hypothesis finds and shrinks on
 its own. The shrunk program is pinned below as a plain regression test.
 """
 
@@ -46,8 +45,6 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-
-from tests.known_issues import lww_stamp_order
 
 THOROUGH = os.environ.get("HYPOTHESIS_PROFILE") == "thorough"
 EXAMPLES = max(400, settings.default.max_examples)
@@ -211,8 +208,6 @@ class ClusterMachine(RuleBasedStateMachine):
         type(self).collected.append(sometimes(final))
         type(self).step_counts.append(self.steps_run)
         violations = check_all(final)
-        if self.mode is Mode.LWW:
-            violations = [v for v in violations if not lww_stamp_order(v)]
         if violations:
             type(self).failing_actions = self.cluster.trace_actions()
             program = "\n".join(describe(action) for action in self.cluster.trace_actions())
@@ -247,8 +242,7 @@ EXPECTED_SOMETIMES = {
 @pytest.mark.parametrize("machine", [DvvMachine, LwwMachine], ids=["dvv", "lww"])
 def test_exploration_keeps_every_invariant(machine: type[ClusterMachine]) -> None:
     """INV-ACK-1, INV-CONV-1, INV-READ-1, INV-ORDER-1, INV-READ-2, INV-HINT-1 hold in dvv and
-    lww (but for lww's known stamp-order loss), and every sometimes-property fired at least once
-    across the run (no vacuous pass)."""
+    lww, and every sometimes-property fired at least once across the run (no vacuous pass)."""
     machine.collected.clear()
     machine.step_counts.clear()
     started = time.perf_counter()

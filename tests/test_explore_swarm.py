@@ -4,8 +4,7 @@ checker, and the shrinker.
 The CI budget: 300 seeds per mode for dvv and lww, which must keep every invariant (the
 black-box INV-ACK-1, INV-READ-1, INV-ORDER-1, SIBLING-BOUND, INV-CONV-1 over each run's
 History, and the white-box extras INV-CONV-1, INV-READ-2, INV-HINT-1, ACK-QUORUM, no
-ProtocolError); lww only shows the known loss of its stamp order through one node
-(`tests.known_issues`). Across those seeds every sometimes-property must fire at least once.
+ProtocolError). Across those seeds every sometimes-property must fire at least once.
 vclock must lose an acknowledged write (INV-ACK-1) within 2,000 seeds; the failure is shrunk and
 the shrunk schedule pinned below.
 """
@@ -14,7 +13,6 @@ from __future__ import annotations
 
 import functools
 
-import attrs
 import pytest
 from dynref.causality import Mode
 from dynref.check import SOMETIMES_PROPERTIES, SometimesReport, check_all, format_violations
@@ -41,8 +39,6 @@ from dynref.sim import (
     to_jsonl,
 )
 
-from tests.known_issues import lww_stamp_order
-
 CI_SEEDS = range(300)
 VCLOCK_SEED_BUDGET = 2000
 
@@ -65,32 +61,15 @@ def failures(outcomes: tuple[SeedOutcome, ...]) -> str:
 @pytest.mark.parametrize("mode", [Mode.DVV, Mode.LWW], ids=lambda m: m.value)
 def test_ci_seeds_keep_every_invariant(mode: Mode) -> None:
     """INV-ACK-1, INV-CONV-1, INV-READ-1, INV-READ-2, INV-HINT-1, INV-ORDER-1: 300 seeds, zero
-    violations in dvv; in lww, none but the known stamp-order loss through one node."""
+    violations."""
     outcomes = ci_outcomes(mode)
     assert len(outcomes) == 300
-    unknown = tuple(
-        attrs.evolve(o, violations=tuple(v for v in o.violations if not lww_stamp_order(v)))
-        if mode is Mode.LWW
-        else o
-        for o in outcomes
-    )
-    assert not any(outcome.violations for outcome in unknown), failures(unknown)
+    assert not any(outcome.violations for outcome in outcomes), failures(outcomes)
     assert sum(outcome.delivered for outcome in outcomes) > 300 * 50
     for outcome in outcomes:  # judged, not skipped: every run ends with its final reads
         assert outcome.report is not None
         skipped = {result.check for result in outcome.report.skipped}
         assert skipped == {"INV-READ-2"} | ({"SIBLING-BOUND"} if mode is Mode.LWW else set())
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="lww coordinators do not yet stamp a key's writes in order (issue 13): the black-box "
-    "checks find the later of two writes through one node lost (INV-ORDER-1, INV-ACK-1)",
-)
-def test_lww_ci_seeds_show_no_violation_at_all() -> None:
-    """INV-ORDER-1: once lww stamps are monotonic per coordinator, lww passes outright."""
-    outcomes = ci_outcomes(Mode.LWW)
-    assert not any(outcome.violations for outcome in outcomes), failures(outcomes)
 
 
 def test_every_sometimes_property_fired_across_the_ci_seeds() -> None:

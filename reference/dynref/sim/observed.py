@@ -4,8 +4,9 @@
 a client, or the harness driving the clients and the faults, could observe:
 
 - the header: the cluster's capabilities (`capabilities_of`): its causality mode; contexts
-  that carry causality (dvv, vclock; lww's carry none); siblings (not in lww); deletes;
-  per-request R/W; no strict quorum (sloppy quorum may use fallbacks); replica reads; N/R/W;
+  that carry causality (in lww a context names the stamp of the version read or written, and a
+  write is stamped above it: REQ-LWW-1); siblings (not in lww); deletes; per-request R/W; no
+  strict quorum (sloppy quorum may use fallbacks); replica reads; N/R/W;
 - one `Op` per client operation. Times are trace step indexes: an operation is invoked at the
   step of its client action and completes at the step that delivered its reply. The outcome:
   `ok` for GetOk and PutOk; `fail` for a failed get and for a write that never left the client
@@ -51,11 +52,10 @@ _REFUSED = (InvalidContext, TooLarge, InvalidRequest)
 
 
 def capabilities_of(config: ClusterConfig) -> Capabilities:
-    lww = config.mode is Mode.LWW
     return Capabilities(
         causality=config.mode,
-        contexts=not lww,
-        siblings=not lww,
+        contexts=True,
+        siblings=config.mode is not Mode.LWW,
         deletes=True,
         per_request_rw=True,
         strict_quorum=False,
@@ -91,9 +91,7 @@ def op_of(operation: Operation) -> Op:
         values = tuple(text(value) for value in result.values)
         returned = result.context
     elif isinstance(result, PutOk):
-        # A PutOk may carry the context of the stored versions (when the core offers one).
-        carried = getattr(result, "context", None)
-        returned = carried if isinstance(carried, bytes) else None
+        returned = result.context or None  # lww names the version written; others return none
     return Op(
         id=operation.op_id,
         client=operation.client,
