@@ -41,7 +41,6 @@ from dynref.messages import (
     Receive,
     Reply,
     Request,
-    Send,
     Tick,
 )
 from dynref.node import boot, step
@@ -91,11 +90,10 @@ class Workload:
         self.spent[kind_of(event)].append(time.perf_counter_ns() - started)
         self.states[node] = result.state
         self.effects_hash.update(repr((node, result.effects)).encode())
-        for effect in result.effects:
-            if isinstance(effect, Send):
-                self.queue.append((effect.to, Receive(node, effect.message)))
-            elif isinstance(effect, Reply):
-                self.on_reply(effect)
+        ready = result.ready
+        self.queue.extend((send.to, Receive(node, send.message)) for send in ready.sends)
+        for reply in ready.replies:
+            self.on_reply(reply)
 
     def on_reply(self, reply: Reply) -> None:
         self.results[type(reply.result).__name__] += 1

@@ -12,21 +12,21 @@ from collections.abc import Callable, Iterable
 import attrs
 from dynref.config import ClusterConfig
 from dynref.messages import (
-    DURABLE_WRITE_TYPES,
     ClientRequest,
     ClientResult,
+    DurableWrite,
     Effect,
     Event,
     Message,
     ProtocolError,
     Receive,
-    Reply,
     Request,
     Restart,
     Send,
     Tick,
 )
 from dynref.node import Step, boot, step
+from dynref.ready import Ready
 from dynref.ring import NodeSpec
 from dynref.state import NodeState
 
@@ -47,6 +47,8 @@ class Net:
     queue: list[Envelope] = attrs.Factory(list)
     results: dict[int, ClientResult] = attrs.Factory(dict)
     effects: list[tuple[str, Effect]] = attrs.Factory(list)
+    """Every effect in emission order, for tests to inspect; routing goes by `readies`."""
+    readies: list[tuple[str, Ready]] = attrs.Factory(list)
     crashed: set[str] = attrs.Factory(set)
     next_request: int = 1
     steps: list[tuple[str, Event, Step]] = attrs.Factory(list)
@@ -62,13 +64,14 @@ class Net:
         self.apply(node, result)
 
     def apply(self, node: str, result: Step) -> None:
+        """Persist (a harness's disk is the state itself), then send and reply."""
         self.states[node] = result.state
-        for effect in result.effects:
-            self.effects.append((node, effect))
-            if isinstance(effect, Send):
-                self.queue.append((node, effect.to, effect.message))
-            elif isinstance(effect, Reply):
-                self.results[effect.request_id] = effect.result
+        self.effects.extend((node, effect) for effect in result.effects)
+        ready = result.ready
+        self.readies.append((node, ready))
+        self.queue.extend((node, send.to, send.message) for send in ready.sends)
+        for reply in ready.replies:
+            self.results[reply.request_id] = reply.result
 
     def request(self, node: str, make: Callable[[int], ClientRequest]) -> int:
         request_id = self.next_request
@@ -110,15 +113,18 @@ class Net:
         self.crashed.discard(node)
         self.run(node, Restart(self.now))
 
-    def durable_writes(self, node: str) -> list[Effect]:
-        return [e for n, e in self.effects if n == node and isinstance(e, DURABLE_WRITE_TYPES)]
+    def durable_writes(self, node: str) -> list[DurableWrite]:
+        return [write for n, ready in self.readies if n == node for write in ready.writes]
 
-    def protocol_errors(self) -> list[tuple[str, Effect]]:
-        return [(n, e) for n, e in self.effects if isinstance(e, ProtocolError)]
+    def protocol_errors(self) -> list[tuple[str, ProtocolError]]:
+        return [(n, error) for n, ready in self.readies for error in ready.errors]
 
-    def sent(self, kind: type) -> list[tuple[str, Effect]]:
+    def sent(self, kind: type) -> list[tuple[str, Send]]:
         return [
-            (n, e) for n, e in self.effects if isinstance(e, Send) and isinstance(e.message, kind)
+            (n, send)
+            for n, ready in self.readies
+            for send in ready.sends
+            if isinstance(send.message, kind)
         ]
 
 

@@ -1,9 +1,10 @@
 """The node as a pure state machine: `step(state, event) -> Step`.
 
 `step` is the one entry point. It never raises and never performs I/O: effects come back in
-order, and an adapter must make a step's durable writes durable before it releases that step's
-messages and replies (persist, then send). The handlers change a `Draft` of the state, which
-the step freezes once at its end (state.py says why).
+order, and sorted by where they go in `Step.ready` (dynref.ready); an adapter must make a step's
+durable writes durable before it releases that step's messages and replies (persist, then
+send). The handlers change a `Draft` of the state, which the step freezes once at its end
+(state.py says why).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from dynref.messages import (
     Tick,
 )
 from dynref.prng import derive_seed
+from dynref.ready import Ready, ready_of
 from dynref.ring import build_ring
 from dynref.state import (
     LIFE_BITS,
@@ -57,8 +59,14 @@ from dynref.state import (
 
 @attrs.frozen
 class Step:
+    """A step's outcome: the next state, its effects in emission order, and the same effects
+    sorted by where they go (`ready`, what drivers act on: persist, then send)."""
+
     state: NodeState
     effects: tuple[Effect, ...]
+    ready: Ready = attrs.field(
+        default=attrs.Factory(lambda self: ready_of(self.effects), takes_self=True)
+    )
 
 
 Handler = Callable[[Draft, str, Any, list[Effect]], None]
@@ -154,10 +162,10 @@ def step(state: NodeState, event: Event) -> Step:
             return recover(state.config, state.durable, event.now)
         node = Draft(state)
         _dispatch(node, event, out)
-        errors = [effect for effect in out if isinstance(effect, ProtocolError)]
-        if errors:
-            node.count("protocol_errors", len(errors))
-        return Step(node.freeze(), tuple(out))
+        ready = ready_of(out)
+        if ready.errors:
+            node.count("protocol_errors", len(ready.errors))
+        return Step(node.freeze(), tuple(out), ready)
     except Exception as exc:  # the contract: nothing escapes step
         reason = f"internal error on {type(event).__name__}: {type(exc).__name__}: {exc}"
         failed = Draft(state)

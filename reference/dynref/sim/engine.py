@@ -199,8 +199,7 @@ def _lose_disk(draft: Draft, action: LoseDisk) -> None:
     booted = boot(draft.config, action.node, incarnation, draft.clocks[action.node])
     draft.nodes = draft.nodes.set(action.node, booted.state)
     draft.record(DiskLossRecord(draft.step, action.node, incarnation))
-    for effect in booted.effects:
-        route(draft, action.node, booted.state, effect)
+    route(draft, action.node, booted.state, booted.ready)
 
 
 # ---------------------------------------------------------------- clients

@@ -1,9 +1,10 @@
-"""One node step inside a cluster: run `step`, then route its effects in order.
+"""One node step inside a cluster: run `step`, then act on its `Ready` as a node would.
 
-Sends enter the in-flight bag under fresh ids, replies complete client operations, durable
-writes and protocol errors become audit records, and the counters follow along: whether some
-live node believes a peer down (`DegradedRecord`), hints stored and handed off, repairs, and the
-executions of client writes at their coordinators.
+The step's durable writes become audit records first (a simulated disk is durable at once),
+then its sends enter the in-flight bag under fresh ids and its replies complete client
+operations; its protocol errors become audit records last. The counters follow along: whether
+some live node believes a peer down (`DegradedRecord`), hints stored and handed off, repairs,
+and the executions of client writes at their coordinators.
 """
 
 from __future__ import annotations
@@ -13,20 +14,19 @@ from dynref.messages import (
     ClientGet,
     ClientPut,
     DeleteHint,
-    Effect,
+    DurableWrite,
     Event,
     ForwardPut,
     GetOk,
     HandoffAck,
-    ProtocolError,
     Receive,
     Reply,
     Request,
-    Send,
     StoreHint,
     StoreVersions,
 )
 from dynref.node import step
+from dynref.ready import Ready
 from dynref.sim.history import ClientState, Operation, OperationResult
 from dynref.sim.model import Draft, InFlight
 from dynref.sim.records import (
@@ -52,8 +52,7 @@ def run_step(
         # Recorded before the step's effects, so that a DeleteHint follows its ack.
         ack = event.message
         draft.record(HandoffAckRecord(draft.step, node, event.sender, ack.key, ack.digest))
-    for effect in result.effects:
-        route(draft, node, post, effect)
+    route(draft, node, post, result.ready)
     if post.volatile.down is not pre.volatile.down:
         set_degraded(draft, node, bool(post.volatile.down))
     if post.volatile.stats is not pre.volatile.stats:
@@ -67,39 +66,40 @@ def run_step(
         message = event.message
         if isinstance(message, ForwardPut):
             write = (operation, message.key, message.value)
-            _note_execution(draft, node, pre, post, result.effects, write)
+            _note_execution(draft, node, pre, post, result.ready.writes, write)
     elif isinstance(event, Request) and not isinstance(event.request, ClientGet):
         request = event.request
         value = request.value if isinstance(request, ClientPut) else None
         write = (request.request_id, request.key, value)
-        _note_execution(draft, node, pre, post, result.effects, write)
+        _note_execution(draft, node, pre, post, result.ready.writes, write)
 
 
-def route(draft: Draft, node: str, post: NodeState, effect: Effect) -> None:
-    if isinstance(effect, Send):
-        message = effect.message
+def route(draft: Draft, node: str, post: NodeState, ready: Ready) -> None:
+    """Persist (record), then send and reply, then note the protocol errors."""
+    for write in ready.writes:
+        draft.record(DurableRecord(draft.step, node, write))
+        if isinstance(write, StoreHint):
+            draft.bump("sloppy_writes")
+        elif isinstance(write, DeleteHint):
+            draft.bump("handoffs")
+    for send in ready.sends:
+        message = send.message
         operation = None
         if isinstance(message, ForwardPut):
             pending = post.volatile.forwards.get(message.forward_id)
             operation = None if pending is None else pending.client_request_id
         message_id = draft.next_message_id
         draft.in_flight = draft.in_flight.set(
-            message_id, InFlight(node, effect.to, message, operation)
+            message_id, InFlight(node, send.to, message, operation)
         )
         draft.next_message_id = message_id + 1
-    elif isinstance(effect, Reply):
-        _on_reply(draft, node, effect)
-    elif isinstance(effect, ProtocolError):
-        record = ProtocolErrorRecord(draft.step, node, effect)
+    for reply in ready.replies:
+        _on_reply(draft, node, reply)
+    for error in ready.errors:
+        record = ProtocolErrorRecord(draft.step, node, error)
         draft.record(record)
         draft.bump("protocol_errors")
         draft.bump("internal_errors", int(record.internal))
-    else:
-        draft.record(DurableRecord(draft.step, node, effect))
-        if isinstance(effect, StoreHint):
-            draft.bump("sloppy_writes")
-        elif isinstance(effect, DeleteHint):
-            draft.bump("handoffs")
 
 
 def _note_execution(
@@ -107,13 +107,13 @@ def _note_execution(
     node: str,
     pre: NodeState,
     post: NodeState,
-    effects: tuple[Effect, ...],
+    writes: tuple[DurableWrite, ...],
     write: tuple[int | None, bytes, bytes | None],
 ) -> None:
     """Record that the coordinator applied a put or delete (operation, key, value), if it did."""
     operation, key, value = write
     stored = next(
-        (e for e in effects if isinstance(e, StoreVersions) and e.key == key),
+        (w for w in writes if isinstance(w, StoreVersions) and w.key == key),
         None,
     )
     if stored is None:
