@@ -6,112 +6,33 @@ REQ-NODE-2: no Send or Reply of a step leaves before `storage.apply` returned fo
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Sequence
-from typing import Any
 
 import pytest
-from dynref.config import ClusterConfig
 from dynref.messages import (
     ClientGet,
     ClientPut,
-    ClientResult,
-    DurableWrite,
     GetOk,
-    Message,
     PutOk,
     Receive,
     Replicate,
     ReplicateAck,
     Request,
     StoreMeta,
-    StoreVersions,
+    Unavailable,
 )
-from dynref.ring import NodeSpec
-from dynref.state import DurableState
-from dynref_io.node.runtime import MAX_QUEUED_EVENTS, NodeRuntime, node_status
+from dynref_io.node.runtime import MAX_QUEUED_EVENTS, NodeRuntime, StoreFailure, node_status
 from dynref_io.storage.stores import MemoryStorage
 
-Log = list[tuple[str, object]]
-
-
-class RecordingStorage:
-    """A memory store that logs when each apply starts and returns, and can hold an apply."""
-
-    def __init__(self, log: Log, inner: MemoryStorage | None = None) -> None:
-        self.log = log
-        self.inner = inner or MemoryStorage()
-        self.gate = threading.Event()
-        self.gate.set()
-        self.applying = threading.Event()
-        self.fail = False
-
-    def load(self) -> DurableState | None:
-        return self.inner.load()
-
-    def apply(self, writes: Sequence[DurableWrite]) -> None:
-        self.log.append(("apply", tuple(writes)))
-        self.applying.set()
-        self.gate.wait(timeout=10)
-        if self.fail:
-            raise OSError("disk on fire")
-        self.inner.apply(writes)
-        self.log.append(("applied", tuple(writes)))
-
-    def close(self) -> None:
-        self.log.append(("close", None))
-
-
-class RecordingOutbox:
-    def __init__(self, log: Log) -> None:
-        self.log = log
-
-    def send(self, to: str, message: Message) -> None:
-        self.log.append(("send", (to, message)))
-
-    def reply(self, request_id: int, result: ClientResult) -> None:
-        self.log.append(("reply", (request_id, result)))
-
-    def flush(self) -> None:
-        self.log.append(("flush", None))
-
-
-class ManualClock:
-    def __init__(self) -> None:
-        self.now = 1_000
-
-    def __call__(self) -> int:
-        return self.now
-
-
-def config(count: int, **overrides: Any) -> ClusterConfig:
-    nodes = tuple(NodeSpec(f"n{i}") for i in range(1, count + 1))
-    return ClusterConfig(nodes=nodes, **overrides)
-
-
-def make_runtime(
-    cluster: ClusterConfig, storage: RecordingStorage, log: Log, node_id: str = "n1"
-) -> NodeRuntime:
-    return NodeRuntime(
-        cluster,
-        node_id,
-        lambda: storage,
-        RecordingOutbox(log),
-        clock=ManualClock(),
-        tick_interval=10,
-        log=lambda line: log.append(("log", line)),
-    )
-
-
-def position(log: Log, kind: str, predicate: object = None) -> int:
-    for index, (entry_kind, payload) in enumerate(log):
-        if entry_kind == kind and (predicate is None or predicate(payload)):  # type: ignore[operator]
-            return index
-    raise AssertionError(f"no {kind} entry matching in {log}")
-
-
-def stores_key(key: bytes) -> object:
-    return lambda writes: any(isinstance(w, StoreVersions) and w.key == key for w in writes)
+from tests.runtime_harness import (
+    Log,
+    ManualClock,
+    RecordingOutbox,
+    RecordingStorage,
+    config,
+    make_runtime,
+    position,
+    stores_key,
+)
 
 
 def test_start_persists_a_fresh_incarnation_before_anything_else() -> None:
@@ -247,20 +168,25 @@ def test_events_arriving_during_a_commit_go_to_the_next_batch() -> None:
     assert isinstance(second[1], GetOk) and second[1].values == (b"v",)  # type: ignore[index]
 
 
-def test_a_failed_commit_releases_nothing_and_stops_the_node() -> None:
+def test_a_failed_commit_releases_nothing_but_errors_and_stops_the_node() -> None:
+    """REQ-DUR-3: the put's client gets an error reply, not silence; no Send leaves."""
     log: Log = []
     storage = RecordingStorage(log)
-    runtime = make_runtime(config(1, n=1, r=1, w=1), storage, log)
+    runtime = make_runtime(config(3), storage, log)
 
     async def scenario() -> None:
         await runtime.start()
         storage.fail = True
         runtime.submit(Request(ClientPut(1, b"k", b"v", b"")))
-        with pytest.raises(OSError, match="disk on fire"):
+        with pytest.raises(StoreFailure, match=r"the store cannot be written.*disk on fire"):
             await runtime.run()
 
     asyncio.run(scenario())
-    assert not [entry for entry in log if entry[0] in ("send", "reply")]
+    assert not [entry for entry in log if entry[0] == "send"]
+    ((request_id, result),) = [p for kind, p in log if kind == "reply"]
+    assert request_id == 1 and isinstance(result, Unavailable)
+    assert "disk on fire" in result.reason
+    assert b"k" not in storage.inner.load().data  # type: ignore[union-attr]
 
 
 def test_ticks_drive_the_core_clock_and_timeouts() -> None:

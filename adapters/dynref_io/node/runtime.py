@@ -1,12 +1,27 @@
-"""The loop that drives one node's core: events in, effects out, persist before send.
+"""The loop that drives one node's core: events in, effects out, persist before send, pipelined.
 
 `NodeRuntime` owns the node's state and its storage. Events (client requests, peer messages)
-are queued by the transport; the runtime drains everything that is ready in one go, steps each
-event, writes all the batch's durable writes with ONE `storage.apply` call (group commit), and
-only after that call returned releases the batch's sends and replies to the transport — etcd
-raft's Ready rule, and the spec's REQ-NODE-2. Messages and replies that carry no write wait for
-the commit too: a later step of the batch may read what an earlier one wrote, and nothing that
-depends on an uncommitted write may leave the node.
+are queued by the transport; the runtime steps everything that is ready and acts on each step's
+`Ready` value (dynref.ready): the step's durable writes are encoded at once (`Storage.prepare`),
+its sends and replies join the batch, its protocol errors go to the log.
+
+Batches are pipelined (etcd raft's `Ready` rule, the spec's REQ-NODE-2):
+
+- one commit at a time runs on the storage thread, ONE `Storage.commit` (one transaction) for
+  every step stepped since the previous commit began (group commit);
+- while it runs, the event loop goes on stepping the next events into the next batch;
+- a batch's sends and replies are released only once its own commit returned, and only after
+  every earlier batch's were. A batch without writes waits all the same: its steps may have read
+  what an earlier, still uncommitted step wrote (a `PutOk` whose local write is in the batch
+  before, a `GetOk` or `FetchReply` showing it), and nothing that depends on an uncommitted write
+  may leave the node.
+
+Failures (REQ-DUR-3): a step whose writes cannot be encoded is refused alone: the state stays as
+it was before that step, its client request is answered with an error, and the node goes on. A
+commit that fails means the store cannot be written (disk full, read-only, I/O error): the
+transaction left the store as it was, every request still owed an answer gets an error reply,
+nothing else of the uncommitted batches leaves, and `run` raises `StoreFailure` so that the
+node stops.
 
 No protocol logic lives here: which message goes where, and when, is the core's decision.
 """
@@ -15,100 +30,49 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
-import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import attrs
 from dynref.config import ClusterConfig
-from dynref.messages import (
-    ClientResult,
-    DeleteHint,
-    DurableWrite,
-    Effect,
-    Event,
-    Message,
-    ProtocolError,
-    Reply,
-    Send,
-    StoreHint,
-    StoreMeta,
-    StoreVersions,
-    Tick,
-)
+from dynref.messages import Event, Reply, Request, Send, Tick, Unavailable
 from dynref.node import Step, boot, recover, step
 from dynref.state import NodeState
 
-from dynref_io.storage.stores import Storage
+from dynref_io.node.basics import (
+    Clock,
+    NodeFailure,
+    Outbox,
+    fresh_incarnation,
+    log_line,
+    node_status,
+    wall_anchored_clock,
+    with_traceback,
+)
+from dynref_io.storage.stores import PreparedWrites, Storage, UnstorableWriteError
 
 T = TypeVar("T")
 
 MAX_QUEUED_EVENTS = 10_000
 """Beyond this many queued events, connections pause reading until the next batch takes them."""
+MAX_STEPPED_EVENTS = 10_000
+"""Beyond this many events stepped but not yet committing, stepping waits for the commit."""
 
 
-class Outbox(Protocol):
-    """Where released effects go: the peer links and the client connections."""
-
-    def send(self, to: str, message: Message) -> None: ...
-
-    def reply(self, request_id: int, result: ClientResult) -> None: ...
-
-    def flush(self) -> None:
-        """The batch's effects are all released: write them out."""
+class StoreFailure(NodeFailure):
+    """The store could not be written; the node must stop. Nothing of the failed commit, nor of
+    any batch after it, was persisted or released."""
 
 
-Clock = Callable[[], int]
-"""Milliseconds; successive calls never go backwards."""
+@attrs.define
+class _Batch:
+    """Steps whose sends and replies wait for their writes (and every earlier batch's)."""
 
-
-def wall_anchored_clock() -> Clock:
-    """Wall-clock milliseconds read once, then advanced by the monotonic clock.
-
-    Node time stamps versions (lww mode, vclock pruning), so it should be comparable across
-    nodes and restarts like a wall clock; within a process it must never go backwards, which a
-    wall clock alone does not promise (NTP steps).
-    """
-    wall_start = time.time_ns() // 1_000_000
-    monotonic_start = time.monotonic_ns() // 1_000_000
-    return lambda: wall_start + time.monotonic_ns() // 1_000_000 - monotonic_start
-
-
-def fresh_incarnation() -> int:
-    """An incarnation for a node booting without a disk: never one this node used before.
-
-    The boot's wall-clock milliseconds, then three random digits: readable, ordered by boot
-    time, and still distinct if the clock was set back or two boots share a millisecond. Kept
-    short because `node#incarnation` is the actor named in every version the node writes.
-    """
-    return (time.time_ns() // 1_000_000) * 1_000 + secrets.randbelow(1_000)
-
-
-def log_line(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def node_status(state: NodeState) -> dict[str, int | str]:
-    """What `dynref cluster status` and the tests observe of a node, flat as StatusReply wants.
-
-    Lists of peers travel as comma-separated text ("" for none).
-    """
-    durable = state.durable
-    status: dict[str, int | str] = {
-        "node_id": durable.node_id,
-        "mode": state.config.mode.value,
-        "incarnation": durable.incarnation,
-        "boots": durable.boots,
-        "keys": len(durable.data),
-        "hints": sum(len(held) for held in durable.hints.values()),
-        "down": ",".join(sorted(state.volatile.down)),
-        "now": state.volatile.now,
-    }
-    status.update(attrs.asdict(state.volatile.stats))
-    return status
+    prepared: list[PreparedWrites] = attrs.Factory(list)
+    sends: list[Send] = attrs.Factory(list)
+    replies: list[Reply] = attrs.Factory(list)
+    events: int = 0
 
 
 class NodeRuntime:
@@ -133,7 +97,8 @@ class NodeRuntime:
         self._tick_interval = tick_interval
         self._log = log
         # SQLite connections belong to the thread that opened them: every storage call runs on
-        # this one thread, so that a commit's fsync never blocks the event loop.
+        # this one thread, so that a commit's fsync never blocks the event loop, and commits
+        # run one after another in the order they were handed over.
         self._storage_thread = ThreadPoolExecutor(1, thread_name_prefix=f"{node_id}-storage")
         self._storage: Storage | None = None
         self._state: NodeState | None = None
@@ -143,6 +108,11 @@ class NodeRuntime:
         self._room.set()
         self._stopping = False
         self._next_tick = 0
+        self._stepped: _Batch | None = None  # stepped, waiting for the commit in progress
+        self._committing: asyncio.Task[None] | None = None  # commits, then releases, a batch
+        # Why the runtime cannot go on: a StoreFailure, or a defect raised while committing.
+        self._failure: BaseException | None = None
+        self._owed: set[int] = set()  # client request ids submitted and not yet answered
         self.commits = 0
         self.steps = 0
 
@@ -163,7 +133,7 @@ class NodeRuntime:
             self._log(f"{self._node_id}: empty disk, booting incarnation {incarnation}")
         else:
             if durable.node_id != self._node_id:
-                raise RuntimeError(
+                raise NodeFailure(
                     f"the data directory belongs to node {durable.node_id!r}, not {self._node_id!r}"
                 )
             started = recover(self._config, durable, now)
@@ -172,11 +142,19 @@ class NodeRuntime:
                 f"boot {durable.boots + 1}, {len(durable.data)} keys"
             )
         self._next_tick = now + self._tick_interval
+        batch = _Batch(prepared=[self._storage.prepare(started.ready.writes)])
         self._state = started.state
-        await self._commit_and_release([started])
+        await self._commit_and_release(batch)
+        self._raise_failure()
 
     def submit(self, event: Event) -> None:
         """Queue an event for the next batch."""
+        if isinstance(event, Request):
+            request_id = event.request.request_id
+            if self._failure is not None:
+                self._answer_with_error(request_id, str(self._failure))
+                return
+            self._owed.add(request_id)
         self._inbox.append(event)
         self._wakeup.set()
         if len(self._inbox) >= MAX_QUEUED_EVENTS:
@@ -188,24 +166,37 @@ class NodeRuntime:
         await self._room.wait()
 
     def stop(self) -> None:
-        """Let `run` return after the batch in progress (whose effects it still releases)."""
+        """Let `run` return once what was stepped is committed and released."""
         self._stopping = True
         self._wakeup.set()
 
     async def run(self) -> None:
-        """Process batches until `stop`. A storage failure propagates: the node must crash."""
-        while not self._stopping:
-            if not self._inbox:
-                delay = (self._next_tick - self._clock()) / 1000
-                if delay > 0:
-                    self._wakeup.clear()
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(delay):
-                            await self._wakeup.wait()
-            await self.process_ready()
+        """Step batches until `stop`, committing each while the next is stepped. Raises
+        StoreFailure when the store cannot be written; every request owed an answer then got an
+        error reply. Any other exception is a defect: it propagates, after the same replies."""
+        try:
+            while not self._stopping:
+                self._raise_failure()
+                if self._stepped is not None and self._stepped.events >= MAX_STEPPED_EVENTS:
+                    await self._wait_for_work(None)  # the commit in progress must end first
+                elif not self._inbox and (wait := self._next_tick - self._clock()) > 0:
+                    await self._wait_for_work(wait / 1000)
+                else:
+                    self.step_ready()
+            await self.drain()
+        except BaseException as error:
+            self._fail_owed(f"{self._node_id} failed: {type(error).__name__}: {error}")
+            raise
 
     async def process_ready(self) -> None:
-        """One group commit: step every queued event (and a due Tick), persist, then release."""
+        """Step what is queued, then wait until it is committed and released (tests, tools)."""
+        self.step_ready()
+        await self.drain()
+
+    def step_ready(self) -> None:
+        """Step every queued event (and a due Tick) into the batch waiting for the next commit,
+        and start that commit unless one is running."""
+        self._raise_failure()
         events, self._inbox = self._inbox, []
         self._room.set()
         now = self._clock()
@@ -215,40 +206,25 @@ class NodeRuntime:
             self._next_tick = now + self._tick_interval
         if not events:
             return
-        steps = []
+        batch = self._stepped if self._stepped is not None else _Batch()
         state = self.state
         for event in events:
-            result = step(state, event)
-            state = result.state
-            steps.append(result)
+            state = self._step_one(state, event, batch)
         self._state = state
-        self.steps += len(steps)
-        await self._commit_and_release(steps)
+        self.steps += len(events)
+        batch.events += len(events)
+        if self._committing is None and not batch.prepared:
+            self._stepped = None
+            self._release(batch)  # nothing to persist, nothing before it: out at once
+        else:
+            self._stepped = batch
+            self._start_next_commit()
 
-    async def _commit_and_release(self, steps: Sequence[Step]) -> None:
-        writes: list[DurableWrite] = []
-        released: list[Effect] = []
-        for result in steps:
-            for effect in result.effects:
-                if isinstance(effect, StoreVersions | StoreHint | DeleteHint | StoreMeta):
-                    writes.append(effect)
-                elif isinstance(effect, ProtocolError):
-                    peer = effect.peer or "-"
-                    self._log(f"{self._node_id}: protocol error from {peer}: {effect.reason}")
-                else:
-                    released.append(effect)
-        if writes:
-            storage = self._storage
-            assert storage is not None, "started"
-            await self._in_storage_thread(storage.apply, writes)
-            self.commits += 1
-        for effect in released:
-            if isinstance(effect, Send):
-                self._outbox.send(effect.to, effect.message)
-            elif isinstance(effect, Reply):
-                self._outbox.reply(effect.request_id, effect.result)
-        if released:
-            self._outbox.flush()
+    async def drain(self) -> None:
+        """Wait until everything stepped is committed and released (or the store failed)."""
+        while self._committing is not None:
+            await asyncio.shield(self._committing)
+        self._raise_failure()
 
     async def close(self) -> None:
         """Close the storage (on its own thread) and the thread itself."""
@@ -257,6 +233,122 @@ class NodeRuntime:
             self._storage = None
         self._storage_thread.shutdown(wait=True)
 
+    # ------------------------------------------------------------ stepping
+
+    def _step_one(self, state: NodeState, event: Event, batch: _Batch) -> NodeState:
+        result: Step = step(state, event)
+        ready = result.ready
+        if ready.writes:
+            storage = self._storage
+            assert storage is not None, "started"
+            try:
+                prepared = storage.prepare(ready.writes)
+            except UnstorableWriteError as error:
+                self._refuse(event, error, batch)
+                return state  # as if the event never arrived: nothing of it is kept
+            batch.prepared.append(prepared)
+        if ready.sends:
+            batch.sends.extend(ready.sends)
+        if ready.replies:
+            batch.replies.extend(ready.replies)
+        for problem in ready.errors:
+            peer = problem.peer or "-"
+            self._log(f"{self._node_id}: protocol error from {peer}: {problem.reason}")
+        return result.state
+
+    def _refuse(self, event: Event, error: UnstorableWriteError, batch: _Batch) -> None:
+        """A step whose writes cannot be stored: dropped, and its client request answered."""
+        kind = type(event.request if isinstance(event, Request) else event).__name__
+        message = f"{self._node_id}: refused a {kind}: its writes cannot be stored: {error}"
+        self._log(with_traceback(message, error))
+        if isinstance(event, Request):
+            reason = f"{self._node_id} cannot store this write: {error}"
+            batch.replies.append(Reply(event.request.request_id, Unavailable(reason)))
+
+    async def _wait_for_work(self, seconds: float | None) -> None:
+        """Until an event arrives, a commit ends, `stop` is called, or `seconds` pass."""
+        self._wakeup.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._wakeup.wait()
+
+    # ------------------------------------------------------------ committing and releasing
+
+    def _start_next_commit(self) -> None:
+        if self._committing is None and self._stepped is not None and self._failure is None:
+            batch, self._stepped = self._stepped, None
+            self._committing = asyncio.create_task(self._commit_then_next(batch))
+
+    async def _commit_then_next(self, batch: _Batch) -> None:
+        try:
+            await self._commit_and_release(batch)
+        except Exception as error:  # a defect, not the store's: `run` raises it
+            self._failure = error
+        finally:
+            self._committing = None
+            self._start_next_commit()
+            self._wakeup.set()  # stepping may have waited for this commit
+
+    async def _commit_and_release(self, batch: _Batch) -> None:
+        if batch.prepared:
+            storage = self._storage
+            assert storage is not None, "started"
+            try:
+                await self._in_storage_thread(storage.commit, batch.prepared)
+            except Exception as error:
+                self._on_store_failure(error)
+                return
+            self.commits += 1
+        self._release(batch)
+
+    def _release(self, batch: _Batch) -> None:
+        outbox = self._outbox
+        for send in batch.sends:
+            outbox.send(send.to, send.message)
+        owed = self._owed
+        for reply in batch.replies:
+            owed.discard(reply.request_id)
+            outbox.reply(reply.request_id, reply.result)
+        if batch.sends or batch.replies:
+            outbox.flush()
+
+    def _on_store_failure(self, error: Exception) -> None:
+        message = f"{self._node_id}: the store cannot be written, stopping: {error}"
+        self._log(with_traceback(message, error))
+        self._failure = StoreFailure(message)
+        self._failure.__cause__ = error
+        self._stepped = None  # stepped on top of what failed: none of it may leave
+        self._fail_owed(message)
+        self._wakeup.set()
+
+    def _fail_owed(self, reason: str) -> None:
+        """Answer every request still owed an answer with an error, so no client hangs."""
+        owed, self._owed = self._owed, set()
+        for request_id in sorted(owed):
+            self._outbox.reply(request_id, Unavailable(reason))
+        if owed:
+            self._outbox.flush()
+
+    def _answer_with_error(self, request_id: int, reason: str) -> None:
+        self._outbox.reply(request_id, Unavailable(reason))
+        self._outbox.flush()
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
     async def _in_storage_thread(self, function: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._storage_thread, function, *args)
+
+
+__all__ = [
+    "MAX_QUEUED_EVENTS",
+    "Clock",
+    "NodeFailure",
+    "NodeRuntime",
+    "Outbox",
+    "StoreFailure",
+    "log_line",
+    "node_status",
+]

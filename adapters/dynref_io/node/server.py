@@ -17,7 +17,7 @@ import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, cast
+from typing import IO, Any, cast
 
 import attrs
 from dynref.messages import (
@@ -34,10 +34,11 @@ from dynref.messages import (
 
 from dynref_io.http.server import HttpApi
 from dynref_io.node.admin import ring_reply
+from dynref_io.node.basics import NodeFailure, with_traceback
 from dynref_io.node.config_file import ClusterFile
 from dynref_io.node.peers import PeerLinks
 from dynref_io.node.runtime import NodeRuntime, log_line, node_status
-from dynref_io.storage.stores import SqliteStorage, Storage
+from dynref_io.storage.stores import SqliteStorage, Storage, StorageError
 from dynref_io.wire.codec import DecodeError, FrameReader, encode, read_frame, read_frames
 from dynref_io.wire.frames import (
     ClientReplyFrame,
@@ -360,6 +361,7 @@ async def serve_node(
     http: HttpApi | None = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, context: log_loop_exception(node_id, context))
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
@@ -374,6 +376,14 @@ async def serve_node(
         log_line(f"{node_id}: stopped")
 
 
+def log_loop_exception(node_id: str, context: dict[str, Any]) -> None:
+    """What the event loop caught and nobody awaited (a connection handler's defect, say):
+    logged with its traceback; the node goes on serving the other connections."""
+    error = context.get("exception")
+    message = f"{node_id}: internal error: {context.get('message', 'in the event loop')}"
+    log_line(with_traceback(message, error) if error is not None else message)
+
+
 def run_node(
     cluster: ClusterFile, node_id: str, data_dir: Path, host: str, http_port: int | None = None
 ) -> int:
@@ -382,8 +392,11 @@ def run_node(
     lock = lock_data_dir(data_dir)
     try:
         asyncio.run(serve_node(cluster, node_id, data_dir, host, http_port))
+    except (NodeFailure, StorageError) as exc:
+        log_line(f"{node_id}: failed: {exc}")
+        return 1
     except Exception as exc:
-        log_line(f"{node_id}: failed: {type(exc).__name__}: {exc}")
+        log_line(with_traceback(f"{node_id}: failed: internal error: {exc!r}", exc))
         return 1
     finally:
         lock.close()

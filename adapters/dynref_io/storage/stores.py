@@ -1,10 +1,12 @@
 """Durable storage of a node's `DurableState`: SQLite for real nodes, memory for tests.
 
-The runtime hands `apply` the durable writes of one or more steps (group commit) and releases
-those steps' messages and replies only after it returns: an acknowledgement never runs ahead of
-the disk (REQ-NODE-2). `load` rebuilds the durable state at start; a store that cannot be read
-back exactly raises `StorageCorruption`, because a node must not start on a store it cannot
-trust.
+The runtime encodes each step's durable writes as it steps (`prepare`), hands `commit` those of
+one or more steps (group commit, one transaction) and releases those steps' messages and replies
+only after it returns: an acknowledgement never runs ahead of the disk (REQ-NODE-2). A write that
+cannot be encoded fails its step alone; a commit that fails means the store cannot be written,
+and the node stops (REQ-DUR-3). `load` rebuilds the durable state at start; a store that
+cannot be read back exactly raises `StorageCorruption`, because a node must not start on a store
+it cannot trust.
 
 SQLite runs in WAL mode with `synchronous=FULL`. Under WAL, `NORMAL` skips the sync of the log at
 each commit and syncs only at checkpoints: a power loss may then drop the last transactions, that
@@ -56,11 +58,40 @@ _DELETE_HINT = "DELETE FROM hints WHERE target = ? AND key = ?"
 
 
 class StorageError(Exception):
-    """The store cannot be used (closed, in use by another process, of an unknown schema)."""
+    """The store cannot be used (closed, in use by another process, of an unknown schema) or
+    cannot be written (disk full, read-only, I/O error): a node stops on it."""
 
 
 class StorageCorruption(StorageError):  # noqa: N818 (a state of the store, not an error kind)
     """The store holds something that does not read back; the node must not start on it."""
+
+
+class UnstorableWriteError(ValueError):
+    """A durable write the store cannot represent: a value the codec refuses, an integer beyond
+    SQLite's signed 64 bits. A defect of the write (and of the step that made it), not of the
+    store: the runtime refuses that one step and goes on."""
+
+
+Row = tuple[str, tuple[bytes | str | int, ...]]
+"""One SQL statement and its parameters."""
+
+
+@attrs.frozen
+class PreparedWrites:
+    """One step's durable writes and the rows they become, encoded before any transaction, so
+    that a write the store cannot hold is found while its step can still be refused alone."""
+
+    writes: tuple[DurableWrite, ...]
+    rows: tuple[Row, ...]
+
+
+def prepare(writes: Sequence[DurableWrite]) -> PreparedWrites:
+    """Encode the writes for the store. Pure CPU, no I/O: safe on any thread."""
+    try:
+        rows = tuple(_row(write) for write in writes)
+    except Exception as error:  # whatever the encoder refuses is this write's defect
+        raise UnstorableWriteError(f"{type(error).__name__}: {error}") from error
+    return PreparedWrites(tuple(writes), rows)
 
 
 class Storage(Protocol):
@@ -68,8 +99,13 @@ class Storage(Protocol):
         """The durable state stored, or None when no node was ever stored here."""
         ...
 
-    def apply(self, writes: Sequence[DurableWrite]) -> None:
-        """Apply the writes in order, all or none, durably before returning."""
+    def prepare(self, writes: Sequence[DurableWrite]) -> PreparedWrites:
+        """Encode writes for `commit`; raises UnstorableWriteError for one it cannot hold."""
+        ...
+
+    def commit(self, batches: Sequence[PreparedWrites]) -> None:
+        """Apply the batches in order as ONE transaction, all or none, durably before returning.
+        Any exception means the store could not be written and holds none of the batches."""
         ...
 
     def close(self) -> None: ...
@@ -129,11 +165,18 @@ class MemoryStorage:
     def load(self) -> DurableState | None:
         return self._image.durable_state("the memory store")
 
-    def apply(self, writes: Sequence[DurableWrite]) -> None:
+    def prepare(self, writes: Sequence[DurableWrite]) -> PreparedWrites:
+        return prepare(writes)  # encoded as SQLite would, so that tests meet the same refusals
+
+    def commit(self, batches: Sequence[PreparedWrites]) -> None:
         image = self._image
-        for write in writes:
-            image = image.applied(write)
+        for batch in batches:
+            for write in batch.writes:
+                image = image.applied(write)
         self._image = image  # only once every write applied: a bad batch changes nothing
+
+    def apply(self, writes: Sequence[DurableWrite]) -> None:
+        self.commit([self.prepare(writes)])
 
     def close(self) -> None:
         pass
@@ -247,14 +290,25 @@ class SqliteStorage:
             raise StorageCorruption(f"{self._path}: {where} is corrupt: {decoded.reason}")
         return decoded
 
-    def apply(self, writes: Sequence[DurableWrite]) -> None:
-        if not writes:
+    def prepare(self, writes: Sequence[DurableWrite]) -> PreparedWrites:
+        return prepare(writes)
+
+    def commit(self, batches: Sequence[PreparedWrites]) -> None:
+        if not any(batch.rows for batch in batches):
             return  # nothing to make durable: skip the sync
         with self._lock:
             connection = self._open()
-            with _transaction(connection):
-                for write in writes:
-                    _execute(connection, write)
+            try:
+                with _transaction(connection):
+                    for batch in batches:
+                        for statement, parameters in batch.rows:
+                            connection.execute(statement, parameters)
+            except sqlite3.Error as error:  # disk full, read-only, I/O error, file gone
+                raise StorageError(f"cannot write {self._path}: {error}") from error
+
+    def apply(self, writes: Sequence[DurableWrite]) -> None:
+        """Prepare and commit one batch (tools and tests; the runtime prepares step by step)."""
+        self.commit([prepare(writes)])
 
     def close(self) -> None:
         with self._lock:
@@ -263,18 +317,23 @@ class SqliteStorage:
                 self._connection = None
 
 
-def _execute(connection: sqlite3.Connection, write: DurableWrite) -> None:
+def _row(write: DurableWrite) -> Row:
     if isinstance(write, StoreVersions):
-        connection.execute(_UPSERT_VERSIONS, (write.key, encode_versions(write.versions)))
-    elif isinstance(write, StoreHint):
-        body = encode_versions(write.versions)
-        connection.execute(_UPSERT_HINT, (write.target, write.key, body))
-    elif isinstance(write, DeleteHint):
-        connection.execute(_DELETE_HINT, (write.target, write.key))
-    elif isinstance(write, StoreMeta):
-        connection.execute(_UPSERT_META, (write.node_id, write.incarnation, write.boots))
-    else:
-        raise TypeError(f"not a durable write: {type(write).__name__}")
+        return _UPSERT_VERSIONS, (write.key, encode_versions(write.versions))
+    if isinstance(write, StoreHint):
+        return _UPSERT_HINT, (write.target, write.key, encode_versions(write.versions))
+    if isinstance(write, DeleteHint):
+        return _DELETE_HINT, (write.target, write.key)
+    if isinstance(write, StoreMeta):
+        return _UPSERT_META, (write.node_id, _integer(write.incarnation), _integer(write.boots))
+    raise TypeError(f"not a durable write: {type(write).__name__}")
+
+
+def _integer(number: int) -> int:
+    """An integer SQLite can bind (signed 64 bits): found now, not inside the transaction."""
+    if not -(2**63) <= number < 2**63:
+        raise OverflowError(f"{number} does not fit SQLite's 64-bit integers")
+    return number
 
 
 def _shown(key: object) -> str:
@@ -299,8 +358,11 @@ def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
 __all__ = [
     "SCHEMA_VERSION",
     "MemoryStorage",
+    "PreparedWrites",
     "SqliteStorage",
     "Storage",
     "StorageCorruption",
     "StorageError",
+    "UnstorableWriteError",
+    "prepare",
 ]
