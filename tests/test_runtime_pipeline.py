@@ -23,6 +23,7 @@ from dynref.messages import (
     Request,
     Unavailable,
 )
+from dynref_io.node import runtime as runtime_module
 from dynref_io.node.runtime import NodeRuntime, StoreFailure
 
 from tests.runtime_harness import (
@@ -223,3 +224,35 @@ def test_start_fails_when_the_store_cannot_be_written() -> None:
     runtime: NodeRuntime = make_runtime(config(1, n=1, r=1, w=1), storage, log)
     with pytest.raises(StoreFailure, match="disk on fire"):
         asyncio.run(runtime.start())
+
+
+def test_stepping_waits_for_the_commit_once_enough_is_stepped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Memory stays bounded under a slow disk: past MAX_STEPPED_EVENTS stepped and uncommitted,
+    the runtime steps nothing more until the commit in progress ends, then takes the rest."""
+    monkeypatch.setattr(runtime_module, "MAX_STEPPED_EVENTS", 2)
+    log: Log = []
+    storage = RecordingStorage(log)
+    runtime = make_runtime(config(1, n=1, r=1, w=1), storage, log)
+
+    async def scenario() -> None:
+        await runtime.start()
+        task = asyncio.create_task(runtime.run())
+        storage.gate.clear()
+        storage.applying.clear()
+        runtime.submit(Request(ClientPut(1, b"k1", b"v", b"")))
+        await asyncio.to_thread(storage.applying.wait, 10)
+        stepped = runtime.steps
+        for request_id in range(2, 7):
+            runtime.submit(Request(ClientPut(request_id, b"k%d" % request_id, b"v", b"")))
+            await asyncio.sleep(0.005)
+        assert runtime.steps == stepped + 2, "two stepped, three wait in the queue"
+        storage.gate.set()
+        await until(lambda: len([entry for entry in log if entry[0] == "reply"]) == 6)
+        runtime.stop()
+        await task
+
+    asyncio.run(scenario())
+    replies = dict(p for kind, p in log if kind == "reply")
+    assert all(replies[request_id] == PutOk() for request_id in range(1, 7))

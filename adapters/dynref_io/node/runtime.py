@@ -29,7 +29,6 @@ No protocol logic lives here: which message goes where, and when, is the core's 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -103,11 +102,18 @@ class NodeRuntime:
         self._storage: Storage | None = None
         self._state: NodeState | None = None
         self._inbox: list[Event] = []
-        self._wakeup = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
-        self._stopping = False
         self._next_tick = 0
+        # While `run` runs, stepping is a callback: scheduled once per loop turn by the first
+        # event queued (after the readers of that turn, so a batch takes all they read), and
+        # by a timer when the next tick is due.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._running = False
+        self._stopping = False
+        self._step_scheduled = False
+        self._tick_timer: asyncio.TimerHandle | None = None
+        self._ended: asyncio.Future[None] | None = None  # done on `stop` or a failure
         self._stepped: _Batch | None = None  # stepped, waiting for the commit in progress
         self._committing: asyncio.Task[None] | None = None  # commits, then releases, a batch
         # Why the runtime cannot go on: a StoreFailure, or a defect raised while committing.
@@ -156,7 +162,8 @@ class NodeRuntime:
                 return
             self._owed.add(request_id)
         self._inbox.append(event)
-        self._wakeup.set()
+        if self._running and not self._step_scheduled:
+            self._schedule_step()
         if len(self._inbox) >= MAX_QUEUED_EVENTS:
             self._room.clear()
 
@@ -168,25 +175,30 @@ class NodeRuntime:
     def stop(self) -> None:
         """Let `run` return once what was stepped is committed and released."""
         self._stopping = True
-        self._wakeup.set()
+        self._end(None)
 
     async def run(self) -> None:
         """Step batches until `stop`, committing each while the next is stepped. Raises
         StoreFailure when the store cannot be written; every request owed an answer then got an
         error reply. Any other exception is a defect: it propagates, after the same replies."""
+        self._loop = asyncio.get_running_loop()
+        self._ended = self._loop.create_future()
+        self._running = not self._stopping
         try:
-            while not self._stopping:
-                self._raise_failure()
-                if self._stepped is not None and self._stepped.events >= MAX_STEPPED_EVENTS:
-                    await self._wait_for_work(None)  # the commit in progress must end first
-                elif not self._inbox and (wait := self._next_tick - self._clock()) > 0:
-                    await self._wait_for_work(wait / 1000)
-                else:
-                    self.step_ready()
+            if self._running:
+                self._arm_tick_timer()
+                self._schedule_step()
+                await self._ended
+            self._running = False
+            self._raise_failure()
             await self.drain()
         except BaseException as error:
             self._fail_owed(f"{self._node_id} failed: {type(error).__name__}: {error}")
             raise
+        finally:
+            self._running = False
+            if self._tick_timer is not None:
+                self._tick_timer.cancel()
 
     async def process_ready(self) -> None:
         """Step what is queued, then wait until it is committed and released (tests, tools)."""
@@ -235,6 +247,41 @@ class NodeRuntime:
 
     # ------------------------------------------------------------ stepping
 
+    def _schedule_step(self) -> None:
+        assert self._loop is not None, "running"
+        self._step_scheduled = True
+        self._loop.call_soon(self._step_scheduled_batch)
+
+    def _step_scheduled_batch(self) -> None:
+        self._step_scheduled = False
+        if not self._running:
+            return
+        if self._stepped is not None and self._stepped.events >= MAX_STEPPED_EVENTS:
+            return  # the commit in progress ends first; its end schedules stepping again
+        try:
+            self.step_ready()
+        except BaseException as error:  # a defect: `run` raises it
+            self._end(error)
+
+    def _arm_tick_timer(self) -> None:
+        assert self._loop is not None, "running"
+        delay_ms = max(1, self._next_tick - self._clock())
+        self._tick_timer = self._loop.call_later(delay_ms / 1000, self._on_tick_timer)
+
+    def _on_tick_timer(self) -> None:
+        if not self._running:
+            return
+        if self._clock() >= self._next_tick:
+            self._step_scheduled_batch()  # steps the due Tick with whatever is queued
+        self._arm_tick_timer()
+
+    def _end(self, failure: BaseException | None) -> None:
+        """Make `run` return: on `stop` (failure None), or raise the first failure."""
+        if failure is not None and self._failure is None:
+            self._failure = failure
+        if self._ended is not None and not self._ended.done():
+            self._ended.set_result(None)
+
     def _step_one(self, state: NodeState, event: Event, batch: _Batch) -> NodeState:
         result: Step = step(state, event)
         ready = result.ready
@@ -265,13 +312,6 @@ class NodeRuntime:
             reason = f"{self._node_id} cannot store this write: {error}"
             batch.replies.append(Reply(event.request.request_id, Unavailable(reason)))
 
-    async def _wait_for_work(self, seconds: float | None) -> None:
-        """Until an event arrives, a commit ends, `stop` is called, or `seconds` pass."""
-        self._wakeup.clear()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._wakeup.wait()
-
     # ------------------------------------------------------------ committing and releasing
 
     def _start_next_commit(self) -> None:
@@ -283,11 +323,12 @@ class NodeRuntime:
         try:
             await self._commit_and_release(batch)
         except Exception as error:  # a defect, not the store's: `run` raises it
-            self._failure = error
+            self._end(error)
         finally:
             self._committing = None
             self._start_next_commit()
-            self._wakeup.set()  # stepping may have waited for this commit
+            if self._running and self._inbox and not self._step_scheduled:
+                self._schedule_step()  # stepping may have waited for this commit
 
     async def _commit_and_release(self, batch: _Batch) -> None:
         if batch.prepared:
@@ -315,11 +356,11 @@ class NodeRuntime:
     def _on_store_failure(self, error: Exception) -> None:
         message = f"{self._node_id}: the store cannot be written, stopping: {error}"
         self._log(with_traceback(message, error))
-        self._failure = StoreFailure(message)
-        self._failure.__cause__ = error
+        failure = StoreFailure(message)
+        failure.__cause__ = error
+        self._end(failure)
         self._stepped = None  # stepped on top of what failed: none of it may leave
         self._fail_owed(message)
-        self._wakeup.set()
 
     def _fail_owed(self, reason: str) -> None:
         """Answer every request still owed an answer with an error, so no client hangs."""
