@@ -1,6 +1,7 @@
 """The runtime's persist-then-send order and group commit, with a memory store and a fake outbox.
 
-REQ-NODE-2: no Send or Reply of a step leaves before `storage.apply` returned for its writes.
+REQ-NODE-2: no Send or Reply of a step leaves before `Storage.commit` returned for its writes
+(the recording store logs a commit as "apply" when it starts and "applied" when it returns).
 """
 
 from __future__ import annotations

@@ -254,6 +254,9 @@ class NodeRuntime:
 
     def _step_scheduled_batch(self) -> None:
         self._step_scheduled = False
+        self._step_now()
+
+    def _step_now(self) -> None:
         if not self._running:
             return
         if self._stepped is not None and self._stepped.events >= MAX_STEPPED_EVENTS:
@@ -272,7 +275,7 @@ class NodeRuntime:
         if not self._running:
             return
         if self._clock() >= self._next_tick:
-            self._step_scheduled_batch()  # steps the due Tick with whatever is queued
+            self._step_now()  # steps the due Tick with whatever is queued
         self._arm_tick_timer()
 
     def _end(self, failure: BaseException | None) -> None:
