@@ -34,7 +34,7 @@ from dynref.messages import (
 
 from dynref_io.http.server import HttpApi
 from dynref_io.node.admin import ring_reply
-from dynref_io.node.basics import NodeFailure, with_traceback
+from dynref_io.node.basics import NodeFailure, run_event_loop, with_traceback
 from dynref_io.node.config_file import ClusterFile
 from dynref_io.node.peers import PeerLinks
 from dynref_io.node.runtime import NodeRuntime, log_line, node_status
@@ -391,7 +391,7 @@ def run_node(
     cluster.address_of(node_id)  # a clear error before anything touches the disk
     lock = lock_data_dir(data_dir)
     try:
-        asyncio.run(serve_node(cluster, node_id, data_dir, host, http_port))
+        run_event_loop(serve_node(cluster, node_id, data_dir, host, http_port))
     except (NodeFailure, StorageError) as exc:
         log_line(f"{node_id}: failed: {exc}")
         return 1
