@@ -15,8 +15,9 @@ does on the network, and nothing else:
 A peer answers `Replicate` with `ReplicateAck` and `Fetch` with a `FetchReply` holding a fixed
 one-sibling set. Every frame goes through dynref's codec (length prefix, msgpack, strict
 decoding); like the node, it reads whatever a connection has buffered at once, and writes the
-frames for one connection once per turn of the event loop rather than once each. Prints "ready"
-once its links to both peers are up.
+frames for one connection once per turn of the event loop rather than once each; it runs on the
+event loop a node runs on (uvloop when installed). Prints "ready" once its links to both peers
+are up.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from dynref.messages import (
     Replicate,
     ReplicateAck,
 )
+from dynref_io.node.basics import run_event_loop
 from dynref_io.wire.codec import FrameReader, encode, read_frame, read_frames
 from dynref_io.wire.frames import ClientReplyFrame, PeerHello, WireObject
 
@@ -154,7 +156,7 @@ def main() -> None:
         parser.error(f"--id must be between 1 and {len(ports)}")
     node = FloorNode(f"f{arguments.id}", {f"f{i}": port for i, port in enumerate(ports, 1)})
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(node.serve())
+        run_event_loop(node.serve())  # the node's event loop: uvloop when installed
     sys.exit(0)
 
 
