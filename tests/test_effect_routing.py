@@ -26,6 +26,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from dynref.causality import DvvSet
+from dynref.messages import (
+    DURABLE_WRITE_TYPES,
+    DeleteHint,
+    Effect,
+    Probe,
+    ProtocolError,
+    PutOk,
+    Reply,
+    Send,
+    StoreHint,
+    StoreMeta,
+    StoreVersions,
+)
+from dynref.ready import ready_of
+from hypothesis import given
+from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUTER = ROOT / "reference" / "dynref" / "ready.py"
@@ -155,3 +172,24 @@ def test_the_scan_catches_each_form_of_routing(source: str) -> None:
 )
 def test_the_scan_allows_what_is_not_routing(source: str) -> None:
     assert not routing_tests(source)
+
+
+EFFECTS: st.SearchStrategy[Effect] = st.one_of(
+    st.builds(Send, st.sampled_from(["n2", "n3"]), st.builds(Probe, st.integers(0, 9))),
+    st.builds(Reply, st.integers(0, 9), st.just(PutOk())),
+    st.builds(ProtocolError, st.none(), st.text(max_size=3)),
+    st.builds(StoreVersions, st.binary(max_size=2), st.just(DvvSet())),
+    st.builds(StoreHint, st.just("n3"), st.binary(max_size=2), st.just(DvvSet())),
+    st.builds(DeleteHint, st.just("n3"), st.binary(max_size=2)),
+    st.builds(StoreMeta, st.just("n1"), st.integers(0, 9), st.integers(0, 9)),
+)
+
+
+@given(st.lists(EFFECTS, max_size=12))
+def test_ready_sorts_every_effect_by_destination_keeping_order(effects: list[Effect]) -> None:
+    """REQ-NODE-2: each effect lands in exactly one part, each part in emission order."""
+    ready = ready_of(effects)
+    assert list(ready.writes) == [e for e in effects if isinstance(e, DURABLE_WRITE_TYPES)]
+    assert list(ready.sends) == [e for e in effects if type(e) is Send]
+    assert list(ready.replies) == [e for e in effects if type(e) is Reply]
+    assert list(ready.errors) == [e for e in effects if type(e) is ProtocolError]

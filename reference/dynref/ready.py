@@ -18,8 +18,8 @@ another (a hint from a key's versions): that is how a write is applied, not wher
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any, get_args
+from collections.abc import Iterable
+from typing import get_args
 
 import attrs
 
@@ -45,48 +45,33 @@ class Ready:
     replies: tuple[Reply, ...] = ()
     errors: tuple[ProtocolError, ...] = ()
 
-    def releases(self) -> bool:
-        """Whether anything waits for the writes to be durable before it may leave."""
-        return bool(self.sends or self.replies)
-
-
-# Where each effect type goes: the index of its list in `ready_of`.
-_WRITES, _SENDS, _REPLIES, _ERRORS = range(4)
-_DESTINATION: dict[type, int] = {
-    StoreVersions: _WRITES,
-    StoreHint: _WRITES,
-    DeleteHint: _WRITES,
-    StoreMeta: _WRITES,
-    Send: _SENDS,
-    Reply: _REPLIES,
-    ProtocolError: _ERRORS,
-}
 
 EMPTY = Ready()
 
 
 def ready_of(effects: Iterable[Effect]) -> Ready:
     """Sort effects by destination, keeping the order of each kind."""
-    lists: tuple[list[Any], ...] = ([], [], [], [])
-    destination = _DESTINATION
-    for effect in effects:
-        lists[destination[type(effect)]].append(effect)
-    writes, sends, replies, errors = lists
+    writes: list[DurableWrite] = []
+    sends: list[Send] = []
+    replies: list[Reply] = []
+    errors: list[ProtocolError] = []
+    for effect in effects:  # exact types, most frequent first: this runs for every step
+        kind = type(effect)
+        if kind is Send:
+            sends.append(effect)  # type: ignore[arg-type]
+        elif kind is Reply:
+            replies.append(effect)  # type: ignore[arg-type]
+        elif kind is ProtocolError:
+            errors.append(effect)  # type: ignore[arg-type]
+        else:  # the durable writes: the only other effects (asserted below)
+            writes.append(effect)  # type: ignore[arg-type]
     if not (writes or sends or replies or errors):
         return EMPTY
     return Ready(tuple(writes), tuple(sends), tuple(replies), tuple(errors))
 
 
-def joined(readies: Sequence[Ready]) -> Ready:
-    """Several steps' Ready values as one batch (group commit): each kind in step order."""
-    if len(readies) == 1:
-        return readies[0]
-    return Ready(
-        tuple(write for ready in readies for write in ready.writes),
-        tuple(send for ready in readies for send in ready.sends),
-        tuple(reply for ready in readies for reply in ready.replies),
-        tuple(error for ready in readies for error in ready.errors),
-    )
-
-
-assert set(_DESTINATION) == set(get_args(Effect)), "every effect type has a destination"
+_DURABLE_WRITES = {StoreVersions, StoreHint, DeleteHint, StoreMeta}
+assert set(get_args(DurableWrite)) == _DURABLE_WRITES, "ready_of knows every durable write"
+assert set(get_args(Effect)) == {Send, Reply, ProtocolError} | _DURABLE_WRITES, (
+    "ready_of knows every effect type"
+)
