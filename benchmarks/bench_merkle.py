@@ -16,7 +16,9 @@ import math
 import statistics
 import time
 
-from dynref.merkle import HASH_BYTES, MerkleTree, build_tree, depth_for, simulate_exchange
+from dynref.merkle import HASH_BYTES, depth_for
+from dynref.merkle_exchange import simulate_exchange
+from dynref.merkle_tree import MerkleTree, build_tree
 
 N = 100_000
 KEY_BYTES = 16
@@ -59,7 +61,7 @@ def main() -> None:
     build_times = []
     for _ in range(RUNS):
         start = time.perf_counter()
-        a = build_tree(depth, entries)
+        a = build_tree(entries)
         build_times.append(time.perf_counter() - start)
     update_times = []
     for run in range(RUNS):
@@ -87,7 +89,12 @@ def main() -> None:
         for trial in range(TRIALS):
             b = diverge(a, d, offset=trial * 7_919)
             cost = simulate_exchange(
-                a, b, key_bytes=KEY_BYTES, digest_bytes=DIGEST_BYTES, record_bytes=RECORD_BYTES
+                a,
+                b,
+                depth,
+                key_bytes=KEY_BYTES,
+                digest_bytes=DIGEST_BYTES,
+                record_bytes=RECORD_BYTES,
             )
             assert len(cost.differing_keys) == d, (d, len(cost.differing_keys))
             costs.append(cost)

@@ -154,7 +154,7 @@ def drive(mode: Mode) -> Net:
     # What the anti-entropy timer does, on the range that differs rather than a random one.
     range_index = net.states[stale].ring.range_index(b"ae")
     root = net.states[stale].volatile.trees[range_index].root()
-    net.queue.append((stale, peer, MerkleCompare(range_index, 0, ((0, root),))))
+    net.queue.append((stale, peer, MerkleCompare(range_index, 1, 0, ((0, root),))))
     net.deliver()
     return net
 
@@ -267,7 +267,7 @@ STRICT_CASES: list[tuple[str, bytes, str]] = [
     ("str for bytes", body(1, 5, 1, "k"), "Fetch.key: expected bin, got str"),
     ("bytes for str", body(1, 40, b"n1"), "PeerHello.node_id: expected str, got bin"),
     ("bad utf-8", bytes([0x93, 1, 40, 0xA2, 0xFF, 0xFE]), "not msgpack"),
-    ("wrong arity", body(1, 11, 0, 0, [[0]]), "MerkleCompare.hashes[0]: expected an array of 2"),
+    ("wrong arity", body(1, 11, 0, 1, 0, [[0]]), "MerkleCompare.hashes[0]: expected an array of 2"),
     ("ext type", body(1, 9, msgpack.ExtType(1, b"x")), "expected int, got ext"),
     ("map for array", body(1, 44, 1, {"a": 1}), "expected array, got map"),
     ("duplicate map key", bytes([0x94, 1, 43, 1]) + bytes([0x82, 0xA1, 97, 1, 0xA1, 97, 2]), "dup"),

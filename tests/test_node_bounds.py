@@ -377,7 +377,7 @@ BEYOND: list[tuple[str, Message]] = [
     ("sync", SyncKeys(0, ((KEY, dvv_with(BIG)),), ())),
     ("key", Replicate(1, b"k" * 9, dvv_with(b"x"), None)),
     ("fetch-key", Fetch(1, b"k" * 9)),
-    ("leaves-key", MerkleLeaves(0, (0,), ((b"k" * 9, b"d" * 16),))),
+    ("leaves-key", MerkleLeaves(0, 1, (0,), ((b"k" * 9, b"d" * 16),))),
     (
         "lww-timestamp",
         Replicate(1, KEY, LwwRegister(LwwVersion(INTEGER_LIMIT, "n2#0", b"x")), None),

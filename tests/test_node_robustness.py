@@ -69,9 +69,10 @@ messages = st.one_of(
     st.builds(HandoffAck, keys, st.binary(max_size=16)),
     st.builds(Probe, small),
     st.builds(ProbeAck, small),
-    st.builds(MerkleCompare, small, small, node_hashes),
+    st.builds(MerkleCompare, small, small, small, node_hashes),
     st.builds(
         MerkleLeaves,
+        small,
         small,
         st.lists(small, max_size=3).map(tuple),
         st.lists(st.tuples(keys, st.binary(max_size=16)), max_size=3).map(tuple),
@@ -118,15 +119,19 @@ def test_rejections_name_what_was_wrong() -> None:
         Receive("stranger", Probe(1)),
         Receive("n2", Replicate(1, b"k", lww, None)),  # type: ignore[arg-type]
         Receive("n2", "not a message"),  # type: ignore[arg-type]
-        Receive("n2", MerkleCompare(10_000, 0, ())),
+        Receive("n2", MerkleCompare(10_000, 1, 0, ())),
     ]
     for event in cases:
         result = step(STATE, event)
         assert [type(e) for e in result.effects] == [ProtocolError], event
         assert result.state.durable == STATE.durable
     ranges = sorted(STATE.volatile.trees)
-    bad_level = step(STATE, Receive("n2", MerkleCompare(ranges[0], 99, ())))
-    assert isinstance(bad_level.effects[0], ProtocolError)
+    for depth, level in [(99, 99), (4, 5), (-1, 0), (33, 0)]:  # level over depth, or over 32
+        bad = step(STATE, Receive("n2", MerkleCompare(ranges[0], depth, level, ())))
+        assert isinstance(bad.effects[0], ProtocolError), (depth, level)
+    for depth, buckets in [(33, ()), (2, (4,)), (-1, ())]:
+        bad = step(STATE, Receive("n2", MerkleLeaves(ranges[0], depth, buckets, ())))
+        assert isinstance(bad.effects[0], ProtocolError), (depth, buckets)
 
 
 def test_a_replicate_is_stored_by_a_primary_and_refused_elsewhere() -> None:

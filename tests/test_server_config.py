@@ -106,7 +106,7 @@ def test_unknown_node_and_missing_file(tmp_path: Path) -> None:
         (("partitions = 16", "partitions = 16\ntokens_per_capacity = 5000"), "tokens_per_capacity"),
         (
             ("[ring]", "[limits]\nmerkle_depth = 21\n[ring]"),
-            "merkle_depth must be between 1 and 20",
+            r"merkle_depth must be 0 \(chosen per range\) or between 1 and 20",
         ),
         (("[ring]", "[limits]\nmax_value_bytes = 4194304\n[ring]"), r"max_value_bytes\W+4194304"),
         (("port = 7001\ncapacity", "port = 7001\nhttp_port = 0\ncapacity"), "http_port 0 is out"),

@@ -2,17 +2,25 @@
 
 On its timer a node picks (with its seeded generator) one range it replicates and one other
 replica of it, and sends its root. Each side answers a comparison with the children of the nodes
-that differ, level by level; at the leaves it sends the differing buckets' (key, digest) entries;
-the side that then knows both entry sets sends its versions of the differing keys and asks for
-the peer's, and the exchange ends when those arrive. No session state is kept: every message
-carries its range and level, so a lost message just ends that round.
+that differ, level by level, down to the exchange depth; there it sends its (key, digest)
+entries below the differing nodes; the side that then knows both entry sets sends its versions
+of the differing keys and asks for the peer's, and the exchange ends when those arrive. No
+session state is kept: every message carries its range, depth and level, so a lost message just
+ends that round.
+
+The depth (SPEC REQ-AE-3): the initiator proposes `depth_for` of its key count in the range (or
+the configured `merkle_depth`), and each side continues at the larger of the depth it received
+and its own proposal. Node hashes do not depend on where an exchange stops (REQ-MERKLE-3), so
+the replicas need not agree on it beforehand, and a depth that grows mid-exchange only makes
+the exchange descend further.
 """
 
 from __future__ import annotations
 
 from dynref.limits import batch_by_size
 from dynref.local import merge_into_store, stored
-from dynref.merkle import HASH_BYTES, MerkleTree, differing_children, differing_keys
+from dynref.merkle import HASH_BYTES, MAX_DEPTH, depth_for, differing_keys
+from dynref.merkle_tree import MerkleTree, differing_children
 from dynref.messages import (
     Effect,
     MerkleCompare,
@@ -41,10 +49,16 @@ def on_antientropy_timer(node: Draft, out: list[Effect]) -> None:
     ]
     if peers:
         pick, rng = choose_index(rng, len(peers))
-        root = node.trees[range_index].root()
-        out.append(Send(peers[pick], MerkleCompare(range_index, 0, ((0, root),))))
+        tree = node.trees[range_index]
+        depth = proposed_depth(node, tree)
+        out.append(Send(peers[pick], MerkleCompare(range_index, depth, 0, ((0, tree.root()),))))
         node.count("antientropy_exchanges")
     node.rng = rng
+
+
+def proposed_depth(node: Draft, tree: MerkleTree) -> int:
+    """The depth this node proposes for exchanges of the range `tree` covers (REQ-AE-3)."""
+    return node.config.merkle_depth or depth_for(tree.key_count())
 
 
 def _tree(node: Draft, sender: str, range_index: int, out: list[Effect]) -> MerkleTree | None:
@@ -66,22 +80,24 @@ def on_merkle_compare(node: Draft, sender: str, message: MerkleCompare, out: lis
     tree = _tree(node, sender, message.range_index, out)
     if tree is None:
         return
+    level = message.level
     if (
-        not 0 <= message.level <= tree.depth
-        or _bad_indexes([index for index, _ in message.hashes], message.level)
+        not 0 <= level <= message.depth <= MAX_DEPTH
+        or _bad_indexes([index for index, _ in message.hashes], level)
         or any(len(node_hash) != HASH_BYTES for _, node_hash in message.hashes)
     ):
         out.append(ProtocolError(sender, "malformed Merkle comparison"))
         return
-    differing = differing_children(tree, message.level, message.hashes)
+    differing = differing_children(tree, level, message.hashes)
     if not differing:
         return
-    if message.level == tree.depth:
-        entries = tree.leaf_entries(differing)
-        out.append(Send(sender, MerkleLeaves(message.range_index, differing, entries)))
+    depth = max(message.depth, proposed_depth(node, tree))
+    if level == depth:
+        entries = tree.leaf_entries(depth, differing)
+        out.append(Send(sender, MerkleLeaves(message.range_index, depth, differing, entries)))
     else:
-        children = tree.child_hashes(message.level, differing)
-        out.append(Send(sender, MerkleCompare(message.range_index, message.level + 1, children)))
+        children = tree.child_hashes(level, differing)
+        out.append(Send(sender, MerkleCompare(message.range_index, depth, level + 1, children)))
 
 
 def _keys_in_range(node: Draft, range_index: int, keys: list[bytes]) -> bool:
@@ -92,12 +108,14 @@ def on_merkle_leaves(node: Draft, sender: str, message: MerkleLeaves, out: list[
     tree = _tree(node, sender, message.range_index, out)
     if tree is None:
         return
-    if _bad_indexes(list(message.buckets), tree.depth) or not _keys_in_range(
-        node, message.range_index, [key for key, _ in message.entries]
+    if (
+        not 0 <= message.depth <= MAX_DEPTH
+        or _bad_indexes(list(message.buckets), message.depth)
+        or not _keys_in_range(node, message.range_index, [key for key, _ in message.entries])
     ):
         out.append(ProtocolError(sender, "malformed Merkle leaves"))
         return
-    keys = differing_keys(tree.leaf_entries(message.buckets), message.entries)
+    keys = differing_keys(tree.leaf_entries(message.depth, message.buckets), message.entries)
     if not keys:
         return
     theirs = {key for key, _ in message.entries}

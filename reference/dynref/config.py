@@ -9,6 +9,7 @@ from __future__ import annotations
 import attrs
 
 from dynref.causality import Mode
+from dynref.merkle import MAX_DEPTH
 from dynref.ring import NodeSpec, RingConfig
 
 VERSION_OVERHEAD_BYTES = 32
@@ -24,6 +25,13 @@ def _positive(_instance: object, attribute: attrs.Attribute[int], value: int) ->
         raise ValueError(f"{attribute.name} must be at least 1, got {value}")
 
 
+def _merkle_depth(_instance: object, _attribute: attrs.Attribute[int], value: int) -> None:
+    if not 0 <= value <= MAX_DEPTH:
+        raise ValueError(
+            f"merkle_depth must be 0 (chosen per range) or a depth up to {MAX_DEPTH}, got {value}"
+        )
+
+
 @attrs.frozen
 class ClusterConfig:
     nodes: tuple[NodeSpec, ...]
@@ -37,7 +45,9 @@ class ClusterConfig:
     handoff_interval: int = attrs.field(default=500, validator=_positive)
     antientropy_interval: int = attrs.field(default=1_000, validator=_positive)
     probe_interval: int = attrs.field(default=300, validator=_positive)
-    merkle_depth: int = attrs.field(default=6, validator=_positive)
+    # The depth anti-entropy exchanges descend to: 0 lets each exchange choose it from the
+    # range's key count (SPEC REQ-AE-3); a positive value pins it. Trees do not depend on it.
+    merkle_depth: int = attrs.field(default=0, validator=_merkle_depth)
     max_key_bytes: int = attrs.field(default=1_024, validator=_positive)
     max_value_bytes: int = attrs.field(default=1_048_576, validator=_positive)
     max_context_bytes: int = attrs.field(default=65_536, validator=_positive)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import immutables
 
 from dynref.causality import AnyVersions, DvvSet, LwwRegister, VclockSiblings, empty_versions
-from dynref.merkle import MerkleTree, build_tree
+from dynref.merkle_tree import MerkleTree, build_tree
 from dynref.messages import DeleteHint, Effect, StoreHint, StoreVersions
 from dynref.state import Draft, NodeState
 
@@ -92,5 +92,4 @@ def build_trees(state: NodeState) -> immutables.Map[int, MerkleTree]:
         bucket = entries.get(state.ring.range_index(key))
         if bucket is not None:
             bucket.append((key, versions.digest()))
-    depth = state.config.merkle_depth
-    return immutables.Map({index: build_tree(depth, items) for index, items in entries.items()})
+    return immutables.Map({index: build_tree(items) for index, items in entries.items()})

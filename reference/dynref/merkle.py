@@ -1,59 +1,54 @@
-"""Merkle trees for anti-entropy: a pure, persistent binary hash tree over (key, digest) pairs.
+"""Merkle hashing for anti-entropy: node naming, key positions, node hashes, comparisons.
 
-A replica keeps, for each key range it holds, a `MerkleTree` over the pairs (key, digest of the
-key's sibling set). Two replicas compare their trees top-down (roots first, then only the
-children of differing nodes, level by level) and finally exchange the (key, digest) entries of
-the differing leaf buckets, so that only the versions of differing keys cross the wire.
+Replicas compare trees over (key, digest of the key's sibling set) pairs; the tree itself is in
+`dynref.merkle_tree`, a simulation of the whole exchange in `dynref.merkle_exchange`.
 
-Shape (REQ-MERKLE-1): a complete binary tree of `depth` levels below the root. Level 0 holds the
-root, level `depth` holds the 2**depth leaf buckets. A node is named by (level, index) with
-0 <= index < 2**level; its children are (level + 1, 2 * index) and (level + 1, 2 * index + 1).
-Internally a node is stored under its heap ("flat") index 2**level + index.
+Shape (REQ-MERKLE-1): the tree is the complete binary tree of `MAX_DEPTH` levels below the root.
+A node is named by (level, index) with 0 <= index < 2**level; its children are
+(level + 1, 2 * index) and (level + 1, 2 * index + 1). Internally a node is also named by its
+heap ("flat") index 2**level + index.
 
-Leaf assignment (REQ-MERKLE-2): a key falls in bucket `leaf_index(depth, key)`, the top `depth`
-bits of MD5(b"merkle:" + key), independent of the key's ring position so that the keys of one
-range spread evenly over the buckets.
+Positions (REQ-MERKLE-2): a key's position is MD5(b"merkle:" + key) as a 128-bit integer; the
+node of level L holding the key is named by the top L bits of its position.
 
-Hashing (REQ-MERKLE-3): hashes are BLAKE2b with a 16-byte output (`HASH_BYTES`), domain separated
-by a one-byte tag. A leaf hashes the tag 0x00 and, for each entry in ascending key order, the
-key and the digest each preceded by its length as an unsigned LEB128. An inner node hashes the
-tag 0x01 and its left then right child hash. A subtree holding no key has a constant hash that
-depends on its height only (`empty_hash`), so an empty subtree costs no storage.
-
-The representation is canonical: only non-empty buckets and nodes whose hash differs from the
-empty constant are stored, so two trees of one depth over the same (key, digest) set are equal
-values, whatever the order of the updates that built them. An update copies one leaf bucket
-(structure shared otherwise) and leaves the node hashes to the next read, which rehashes at once
-the paths from every leaf changed since: at most depth + 1 hashes per update, fewer where the
-paths meet (a node keeps many writes between two anti-entropy rounds).
+Hashing (REQ-MERKLE-3): the hash of a node is a function of the (key, digest) entries below it
+and of nothing else: no entry, a constant; entries all at one position (in practice, one entry),
+their leaf hash; otherwise the inner hash of the two halves split at the first bit where their
+positions differ. A node with one non-empty child thus carries that child's hash, and a node of
+any level can be hashed from its entries alone: an exchange may stop at any depth, and two
+replicas need not lay their trees out alike.
 """
 
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 
-import attrs
-import immutables
-
 __all__ = [
+    "EMPTY_HASH",
     "HASH_BYTES",
+    "MAX_AUTO_DEPTH",
     "MAX_DEPTH",
-    "ExchangeCost",
-    "MerkleTree",
-    "build_tree",
+    "MIN_AUTO_DEPTH",
+    "NODE_TAG",
+    "POSITION_BITS",
+    "Positioned",
     "child_indexes",
     "depth_for",
-    "differing_children",
     "differing_indexes",
     "differing_keys",
-    "empty_hash",
-    "empty_tree",
+    "entries_hash",
     "flat_index",
     "is_valid_node",
+    "key_position",
+    "leaf_hash",
     "leaf_index",
+    "parent_hash",
     "parent_index",
-    "simulate_exchange",
+    "positioned",
+    "span_hash",
+    "split_point",
     "uvarint_len",
 ]
 
@@ -61,17 +56,20 @@ HASH_BYTES = 16
 """Size of a node hash in bytes (BLAKE2b-128; see docs/benchmarks.md for the choice)."""
 
 MAX_DEPTH = 32
-"""The deepest tree this module builds: 2**32 leaf buckets, far beyond any real range."""
+"""The deepest level a node may be named at, and so the deepest an exchange may go."""
 
 MIN_AUTO_DEPTH = 1
 MAX_AUTO_DEPTH = 20
 """`depth_for` clamps its answer to [MIN_AUTO_DEPTH, MAX_AUTO_DEPTH]."""
 
+POSITION_BITS = 128
+"""Bits of a key's position."""
 _LEAF_TAG = b"\x00"
-_NODE_TAG = b"\x01"
+NODE_TAG = b"\x01"
+"""The first byte an inner node hashes (a leaf's is 0x00)."""
 
-Bucket = immutables.Map[bytes, bytes]
-_EMPTY_BUCKET: Bucket = immutables.Map()
+Positioned = tuple[int, bytes, bytes]
+"""(position, key, digest) of one entry."""
 
 
 # --- Index arithmetic (contract-checked) ---------------------------------------------------
@@ -100,7 +98,7 @@ def parent_index(index: int) -> int:
 
 
 def is_valid_node(depth: int, level: int, index: int) -> bool:
-    """Whether (level, index) names a node of a tree of this depth.
+    """Whether (level, index) names a node of the top `depth` levels of a tree.
 
     Use it to vet indexes that come from another replica before passing them to a tree.
 
@@ -128,6 +126,20 @@ def uvarint_len(value: int) -> int:
     post: __return__ >= 1 and 128 ** (__return__ - 1) <= max(value, 1) < 128 ** __return__
     """
     return max(1, (value.bit_length() + 6) // 7)
+
+
+def split_point(first: int, last: int) -> int:
+    """Return the least value with the top bits of `last` down to the first bit where `first`
+    and `last` differ, that bit included (and the bits below it zero): the entries at or above
+    it form the right half of the node where the two positions part.
+
+    pre: 0 <= first < last
+    post: first < __return__ <= last
+    post: (__return__ ^ last) < 2 ** ((first ^ last).bit_length() - 1)
+    post: __return__ % 2 ** ((first ^ last).bit_length() - 1) == 0
+    """
+    shift = (first ^ last).bit_length() - 1
+    return (last >> shift) << shift
 
 
 def differing_indexes(
@@ -166,15 +178,34 @@ def differing_keys(
     return tuple(sorted(keys))
 
 
-# --- Hashing and leaf assignment -----------------------------------------------------------
+def depth_for(expected_keys: int) -> int:
+    """Return a depth whose nodes hold one or two keys each, on average.
+
+    floor(log2(n)), clamped to [MIN_AUTO_DEPTH, MAX_AUTO_DEPTH]: the wire cost of an exchange,
+    about 2 hashes per level plus the entries of one node per differing key, is least near
+    2**depth = n * ln 2, that is one to two keys per node (docs/benchmarks.md).
+
+    post: MIN_AUTO_DEPTH <= __return__ <= MAX_AUTO_DEPTH
+    post: __return__ in (1, 20) or 2 ** __return__ <= expected_keys < 2 ** (__return__ + 1)
+    """
+    if expected_keys < 2:
+        return MIN_AUTO_DEPTH
+    return max(MIN_AUTO_DEPTH, min(MAX_AUTO_DEPTH, expected_keys.bit_length() - 1))
+
+
+# --- Positions and hashing -----------------------------------------------------------------
+
+
+def key_position(key: bytes) -> int:
+    """Return the key's position: MD5(b"merkle:" + key) read as a big-endian 128-bit integer."""
+    return int.from_bytes(hashlib.md5(b"merkle:" + key).digest(), "big")
 
 
 def leaf_index(depth: int, key: bytes) -> int:
-    """Return the leaf bucket of `key`: the top `depth` bits of MD5(b"merkle:" + key)."""
+    """Return the index of the node of level `depth` holding `key`: its position's top bits."""
     if not 0 <= depth <= MAX_DEPTH:
         raise ValueError(f"depth {depth} outside 0..{MAX_DEPTH}")
-    position = int.from_bytes(hashlib.md5(b"merkle:" + key).digest(), "big")
-    return position >> (128 - depth)
+    return key_position(key) >> (POSITION_BITS - depth)
 
 
 def _uvarint(value: int) -> bytes:
@@ -199,345 +230,50 @@ def _hash(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=HASH_BYTES).digest()
 
 
-def _leaf_hash(bucket: Bucket) -> bytes:
+def leaf_hash(entries: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """Return the leaf hash of entries given in ascending key order (REQ-MERKLE-3)."""
     parts = [_LEAF_TAG]
-    for key in sorted(bucket):
-        digest = bucket[key]
+    for key, digest in entries:
         parts += (_uvarint(len(key)), key, _uvarint(len(digest)), digest)
     return _hash(b"".join(parts))
 
 
-def _node_hash(left: bytes, right: bytes) -> bytes:
-    return _hash(_NODE_TAG + left + right)
+EMPTY_HASH = leaf_hash(())
+"""The hash of a node holding no key, at any level: H(0x00)."""
 
 
-def _empty_hashes() -> tuple[bytes, ...]:
-    hashes = [_leaf_hash(_EMPTY_BUCKET)]
-    for _ in range(MAX_DEPTH):
-        hashes.append(_node_hash(hashes[-1], hashes[-1]))
-    return tuple(hashes)
+def parent_hash(left: bytes, right: bytes) -> bytes:
+    """Return a node's hash from its children's: with one child empty, the other child's hash."""
+    if left == EMPTY_HASH:
+        return right
+    if right == EMPTY_HASH:
+        return left
+    return _hash(NODE_TAG + left + right)
 
 
-_EMPTY: tuple[bytes, ...] = _empty_hashes()
+def positioned(entries: Iterable[tuple[bytes, bytes]]) -> list[Positioned]:
+    """Return (position, key, digest) of each entry, sorted (by position, then key)."""
+    return sorted((key_position(key), key, digest) for key, digest in entries)
 
 
-def empty_hash(height: int) -> bytes:
-    """Return the hash of a subtree holding no key, `height` levels above the leaves."""
-    if not 0 <= height <= MAX_DEPTH:
-        raise ValueError(f"height {height} outside 0..{MAX_DEPTH}")
-    return _EMPTY[height]
+def span_hash(items: Sequence[Positioned], lo: int, hi: int) -> bytes:
+    """Return the hash of a node holding exactly the entries items[lo:hi] (REQ-MERKLE-3).
 
-
-def _check_depth(depth: int) -> None:
-    if not 0 <= depth <= MAX_DEPTH:
-        raise ValueError(f"depth {depth} outside 0..{MAX_DEPTH}")
-
-
-# --- The tree ------------------------------------------------------------------------------
-
-
-_STALE_LEAVES_LIMIT = 32
-"""Leaves an update may leave unhashed before it brings the node hashes up to date itself."""
-
-
-class _Hashes:
-    """The node hashes of one tree value, brought up to date when first read.
-
-    `state` holds the hashes of an earlier version of the tree and the leaves changed since.
-    A read rehashes the paths from those leaves to the root at once (once for the nodes the
-    paths share) and keeps the result, so a run of updates between two reads costs a hash per
-    node it touched rather than depth + 1 hashes per update. The result does not depend on when
-    the read happens: the tree stays a value. Both parts sit in one tuple, replaced at once.
+    `items` is sorted as `positioned` sorts. Empty: EMPTY_HASH; all at one position: their leaf
+    hash; otherwise the inner hash of the two halves split where their positions first differ.
     """
-
-    __slots__ = ("state",)
-
-    def __init__(self, known: immutables.Map[int, bytes], stale: frozenset[int]) -> None:
-        self.state = (known, stale)
-
-    def current(
-        self, depth: int, buckets: immutables.Map[int, Bucket]
-    ) -> immutables.Map[int, bytes]:
-        known, stale = self.state
-        if stale:
-            known = _rehash_paths(depth, buckets, known, stale)
-            self.state = (known, frozenset())
-        return known
+    if lo == hi:
+        return EMPTY_HASH
+    first, last = items[lo][0], items[hi - 1][0]
+    if first == last:
+        return leaf_hash((key, digest) for _, key, digest in items[lo:hi])
+    middle = bisect_left(items, (split_point(first, last),), lo, hi)
+    return _hash(NODE_TAG + span_hash(items, lo, middle) + span_hash(items, middle, hi))
 
 
-def _rehash_paths(
-    depth: int,
-    buckets: immutables.Map[int, Bucket],
-    known: immutables.Map[int, bytes],
-    leaves: frozenset[int],
-) -> immutables.Map[int, bytes]:
-    """`known` with the hashes on the paths from `leaves` to the root recomputed from `buckets`."""
-    nodes = known.mutate()
-    base = 1 << depth
-    for leaf in leaves:
-        _store(nodes, base + leaf, _leaf_hash(buckets.get(leaf, _EMPTY_BUCKET)), _EMPTY[0])
-    level = {(base + leaf) >> 1 for leaf in leaves}
-    blake2b, node_tag = hashlib.blake2b, _NODE_TAG
-    for height in range(1, depth + 1):
-        below = _EMPTY[height - 1]
-        for flat in level:
-            pair = nodes.get(flat << 1, below) + nodes.get((flat << 1) | 1, below)
-            value = blake2b(node_tag + pair, digest_size=HASH_BYTES).digest()
-            _store(nodes, flat, value, _EMPTY[height])
-        level = {flat >> 1 for flat in level}
-    return nodes.finish()
-
-
-def _store(
-    nodes: immutables.MapMutation[int, bytes], flat: int, value: bytes, empty: bytes
-) -> None:
-    # Canonical form: a node whose subtree holds no key is not stored.
-    if value == empty:
-        nodes.pop(flat, None)
-    else:
-        nodes[flat] = value
-
-
-@attrs.frozen
-class MerkleTree:
-    """A persistent Merkle tree of one depth over a set of (key, digest) pairs.
-
-    Build one with `empty_tree` or `build_tree`, then `update`. Fields: `buckets` maps a leaf index
-    to its non-empty bucket (key -> digest); `size` is the number of keys. `nodes` maps the flat
-    index of every node whose subtree is non-empty to its hash; it is computed from the buckets
-    when read (see `_Hashes`), so equality goes by depth and buckets.
-    """
-
-    depth: int
-    buckets: immutables.Map[int, Bucket] = attrs.field(factory=immutables.Map, repr=False)
-    size: int = 0
-    _hashes: _Hashes = attrs.field(
-        factory=lambda: _Hashes(immutables.Map(), frozenset()), eq=False, repr=False
-    )
-
-    @property
-    def nodes(self) -> immutables.Map[int, bytes]:
-        return self._hashes.current(self.depth, self.buckets)
-
-    def update(self, key: bytes, digest: bytes | None) -> MerkleTree:
-        """Return the tree with `key` mapped to `digest`, or without `key` when digest is None."""
-        depth = self.depth
-        leaf = leaf_index(depth, key)
-        bucket = self.buckets.get(leaf, _EMPTY_BUCKET)
-        old = bucket.get(key)
-        if digest is None:
-            if old is None:
-                return self
-            bucket = bucket.delete(key)
-            size = self.size - 1
-        else:
-            if old == digest:
-                return self
-            bucket = bucket.set(key, digest)
-            size = self.size + (old is None)
-        buckets = self.buckets.set(leaf, bucket) if bucket else self.buckets.delete(leaf)
-        known, stale = self._hashes.state
-        stale |= {leaf}
-        tree = MerkleTree(depth, buckets, size, _Hashes(known, stale))
-        if len(stale) >= _STALE_LEAVES_LIMIT:
-            tree.nodes  # noqa: B018 (bounds the work a later read may face, and the memory)
-        return tree
-
-    def root(self) -> bytes:
-        """Return the root hash."""
-        return self.nodes.get(1, _EMPTY[self.depth])
-
-    def node_hash(self, level: int, index: int) -> bytes:
-        """Return the hash of node (level, index); ValueError if the tree has no such node."""
-        if not is_valid_node(self.depth, level, index):
-            raise ValueError(f"no node ({level}, {index}) in a tree of depth {self.depth}")
-        return self.nodes.get((1 << level) + index, _EMPTY[self.depth - level])
-
-    def child_hashes(self, level: int, indexes: Sequence[int]) -> tuple[tuple[int, bytes], ...]:
-        """Return (child index, hash) of both children of each given node at `level` (< depth).
-
-        The result is ordered by child index, each child once.
-        """
-        if not 0 <= level < self.depth:
-            raise ValueError(f"level {level} has no children in a tree of depth {self.depth}")
-        out: list[tuple[int, bytes]] = []
-        for index in sorted(set(indexes)):
-            if not is_valid_node(self.depth, level, index):
-                raise ValueError(f"no node ({level}, {index}) in a tree of depth {self.depth}")
-            for child in child_indexes(index):
-                out.append((child, self.node_hash(level + 1, child)))
-        return tuple(out)
-
-    def leaf_entries(self, indexes: Sequence[int]) -> tuple[tuple[bytes, bytes], ...]:
-        """Return the (key, digest) pairs of the given leaf buckets, sorted by key."""
-        entries: list[tuple[bytes, bytes]] = []
-        for index in set(indexes):
-            if not is_valid_node(self.depth, self.depth, index):
-                raise ValueError(f"no leaf {index} in a tree of depth {self.depth}")
-            entries.extend(self.buckets.get(index, _EMPTY_BUCKET).items())
-        entries.sort()
-        return tuple(entries)
-
-    def key_count(self) -> int:
-        """Return the number of keys in the tree."""
-        return self.size
-
-    def items(self) -> tuple[tuple[bytes, bytes], ...]:
-        """Return every (key, digest) pair, sorted by key (O(n); for tests and tools)."""
-        return tuple(sorted(pair for bucket in self.buckets.values() for pair in bucket.items()))
-
-
-def empty_tree(depth: int) -> MerkleTree:
-    """Return the tree of this depth holding no key (no node is allocated)."""
-    _check_depth(depth)
-    return MerkleTree(depth)
-
-
-def build_tree(depth: int, entries: Iterable[tuple[bytes, bytes]]) -> MerkleTree:
-    """Return the tree over `entries`, equal to updating an empty tree with each pair in turn.
-
-    Bottom-up in O(n) hashing, rather than O(n * depth) for n updates.
-    """
-    _check_depth(depth)
-    raw: dict[int, dict[bytes, bytes]] = {}
-    for key, digest in entries:
-        raw.setdefault(leaf_index(depth, key), {})[key] = digest
-    buckets = {leaf: immutables.Map(bucket) for leaf, bucket in raw.items()}
-    base = 1 << depth
-    level_hashes = {base + leaf: _leaf_hash(bucket) for leaf, bucket in buckets.items()}
-    nodes: dict[int, bytes] = {}
-    for height in range(depth + 1):
-        empty = _EMPTY[height]
-        nodes.update((flat, value) for flat, value in level_hashes.items() if value != empty)
-        if height == depth:
-            break
-        parents: dict[int, bytes] = {}
-        for flat in level_hashes:
-            parent = flat >> 1
-            if parent not in parents:
-                left = level_hashes.get(parent << 1, empty)
-                right = level_hashes.get((parent << 1) | 1, empty)
-                parents[parent] = _node_hash(left, right)
-        level_hashes = parents
-    size = sum(len(bucket) for bucket in buckets.values())
-    return MerkleTree(
-        depth, immutables.Map(buckets), size, _Hashes(immutables.Map(nodes), frozenset())
-    )
-
-
-def depth_for(expected_keys: int) -> int:
-    """Return a depth whose leaf buckets hold one or two keys each, on average.
-
-    floor(log2(n)), clamped to [MIN_AUTO_DEPTH, MAX_AUTO_DEPTH]: the wire cost of an exchange,
-    about 2 hashes per level plus one bucket of entries per differing key, is least near
-    2**depth = n * ln 2, that is one to two keys per bucket (docs/benchmarks.md).
-
-    post: MIN_AUTO_DEPTH <= __return__ <= MAX_AUTO_DEPTH
-    post: __return__ in (1, 20) or 2 ** __return__ <= expected_keys < 2 ** (__return__ + 1)
-    """
-    if expected_keys < 2:
-        return MIN_AUTO_DEPTH
-    return max(MIN_AUTO_DEPTH, min(MAX_AUTO_DEPTH, expected_keys.bit_length() - 1))
-
-
-def differing_children(
-    local: MerkleTree, level: int, remote: Sequence[tuple[int, bytes]]
-) -> tuple[int, ...]:
-    """Return the indexes of the nodes at `level` whose remote hash differs from the local one.
-
-    `remote` holds (index, hash) pairs at `level`, as `MerkleTree.child_hashes` returns them. The
-    result is ascending, each index once. ValueError if an index names no node at that level.
-    """
-    mine = [local.node_hash(level, index) for index, _ in remote]
-    positions = differing_indexes(mine, [value for _, value in remote])
-    return tuple(sorted({remote[position][0] for position in positions}))
-
-
-# --- The whole exchange, simulated -----------------------------------------------------------
-
-
-@attrs.frozen
-class ExchangeCost:
-    """What a Merkle exchange between two replicas puts on the wire (see `simulate_exchange`).
-
-    `rounds` counts the one-way messages of the tree exchange, root to leaf entries inclusive;
-    `bytes_on_wire` adds up the hashes, the node indexes, the leaf entries and the `records_sent`
-    version records of the differing keys.
-    """
-
-    rounds: int
-    hashes_sent: int
-    leaf_entries_sent: int
-    differing_keys: tuple[bytes, ...]
-    bytes_on_wire: int
-    index_bytes: int = 0
-    records_sent: int = 0
-
-
-def _indexes_len(indexes: Sequence[int]) -> int:
-    """Bytes of an ascending index list sent as LEB128 deltas (its length is in the framing)."""
-    total = 0
-    previous = 0
-    for index in indexes:
-        total += uvarint_len(index - previous)
-        previous = index
-    return total
-
-
-def simulate_exchange(
-    a: MerkleTree,
-    b: MerkleTree,
-    *,
-    key_bytes: int = 16,
-    digest_bytes: int = 16,
-    record_bytes: int = 116,
-) -> ExchangeCost:
-    """Run the anti-entropy exchange between `a` and `b` without messages; return its cost.
-
-    The protocol (REQ-MERKLE-5): A sends its root hash. Then, level by level and alternating
-    sides (B first), the side whose turn it is sends the hashes of both children of every node
-    found differing at the previous level, tagged by their parent indexes; the other side finds
-    which children differ. At the leaf level the side whose turn it is sends the (key, digest)
-    entries of the differing buckets, and the other side computes the differing keys, whose
-    versions are then exchanged (one record of `record_bytes` per differing key).
-
-    Cost model: a hash is HASH_BYTES; the parent indexes of a message are an ascending list sent
-    as LEB128 deltas (the first from 0; the child indexes are implied); a leaf entry is
-    key_bytes + digest_bytes; message framing (headers, lengths) is not counted.
-    """
-    if a.depth != b.depth:
-        raise ValueError(f"trees of different depths {a.depth} and {b.depth}")
-    rounds = 1
-    hashes = 1
-    index_bytes = 0
-    if a.root() == b.root():
-        return ExchangeCost(rounds, hashes, 0, (), HASH_BYTES)
-    sides = (a, b)
-    turn = 1  # B answers A's root
-    differing: tuple[int, ...] = (0,)
-    for level in range(a.depth):
-        sender, receiver = sides[turn], sides[1 - turn]
-        sent = sender.child_hashes(level, differing)
-        rounds += 1
-        hashes += len(sent)
-        index_bytes += _indexes_len(differing)
-        differing = differing_children(receiver, level + 1, sent)
-        turn = 1 - turn
-        if not differing:  # only on a hash collision below a differing node
-            break
-    entries = 0
-    keys: tuple[bytes, ...] = ()
-    if differing:
-        sender, receiver = sides[turn], sides[1 - turn]
-        sent_entries = sender.leaf_entries(differing)
-        rounds += 1
-        entries = len(sent_entries)
-        index_bytes += _indexes_len(differing)
-        keys = differing_keys(receiver.leaf_entries(differing), sent_entries)
-    total = (
-        hashes * HASH_BYTES
-        + index_bytes
-        + entries * (key_bytes + digest_bytes)
-        + len(keys) * record_bytes
-    )
-    return ExchangeCost(rounds, hashes, entries, keys, total, index_bytes, len(keys))
+def entries_hash(entries: Sequence[tuple[bytes, bytes]]) -> bytes:
+    """Return the hash of a node holding exactly these (key, digest) entries, keys distinct."""
+    if len(entries) == 1:
+        return leaf_hash(entries)  # no position needed: the common case
+    items = positioned(entries)
+    return span_hash(items, 0, len(items))

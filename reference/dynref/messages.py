@@ -102,18 +102,21 @@ class ProbeAck:
 
 @attrs.frozen
 class MerkleCompare:
-    """The sender's hashes of some nodes at `level` of its tree for `range_index`."""
+    """The sender's hashes of some nodes at `level` of its tree for `range_index`, in an
+    exchange that descends to `depth` (SPEC REQ-AE-3)."""
 
     range_index: RangeIndex
+    depth: int
     level: int
     hashes: tuple[NodeHash, ...]
 
 
 @attrs.frozen
 class MerkleLeaves:
-    """The sender's (key, digest) entries of differing leaf buckets of its tree."""
+    """The sender's (key, digest) entries below the differing nodes `buckets` at level `depth`."""
 
     range_index: RangeIndex
+    depth: int
     buckets: tuple[int, ...]
     entries: tuple[KeyDigest, ...]
 

@@ -15,7 +15,7 @@ import immutables
 
 from dynref.causality import AnyVersions
 from dynref.config import ClusterConfig
-from dynref.merkle import MerkleTree
+from dynref.merkle_tree import MerkleTree
 from dynref.ring import Ring, SloppyTarget
 
 SEQUENCE_BITS = 32

@@ -26,7 +26,7 @@ the same file: ring, quorums, mode and timers have to agree across the cluster.
     max_context_actors = 1024
     max_siblings = 100
     max_object_bytes = 1179648
-    merkle_depth = 6
+    merkle_depth = 0        # anti-entropy exchange depth; 0 chooses it per range
 
     [ring]
     strategy = "random-tokens"   # random-tokens | equal-partitions
@@ -183,9 +183,10 @@ def check_ranges(config: ClusterConfig) -> None:
             f"{MAX_FRAME_BYTES} bytes beside a key of max_key_bytes={config.max_key_bytes} "
             f"(at most {largest_value})"
         )
-    if not 1 <= config.merkle_depth <= MAX_MERKLE_DEPTH:
+    if not 0 <= config.merkle_depth <= MAX_MERKLE_DEPTH:
         raise ConfigError(
-            f"merkle_depth must be between 1 and {MAX_MERKLE_DEPTH}, got {config.merkle_depth}"
+            f"merkle_depth must be 0 (chosen per range) or between 1 and {MAX_MERKLE_DEPTH}, "
+            f"got {config.merkle_depth}"
         )
     ring = config.ring
     if not 1 <= ring.partitions <= MAX_PARTITIONS:
