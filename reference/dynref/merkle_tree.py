@@ -27,6 +27,7 @@ from dynref.merkle import (
     MAX_DEPTH,
     NODE_TAG,
     POSITION_BITS,
+    Positioned,
     child_indexes,
     differing_indexes,
     entries_hash,
@@ -39,7 +40,7 @@ from dynref.merkle import (
 
 __all__ = ["BUCKET_KEYS", "MerkleTree", "build_tree", "differing_children", "empty_tree"]
 
-BUCKET_KEYS = 4
+BUCKET_KEYS = 8
 """The most entries a stored bucket holds (but at MAX_DEPTH): one more, and it splits in two."""
 
 Bucket = immutables.Map[bytes, bytes]
@@ -341,31 +342,40 @@ def build_tree(entries: Iterable[tuple[bytes, bytes]]) -> MerkleTree:
     buckets: dict[int, Bucket] = {}
     inner: dict[int, bool] = {}
     nodes: dict[int, bytes] = {}
-
-    def lay_out(flat: int, lo: int, hi: int) -> bytes:
-        level = _level(flat)
-        if hi - lo <= BUCKET_KEYS or level == MAX_DEPTH:
-            if lo == hi:
-                return EMPTY_HASH
-            bucket = immutables.Map((key, digest) for _, key, digest in items[lo:hi])
-            buckets[flat] = bucket
-            value = span_hash(items, lo, hi)
-        else:
-            inner[flat] = True
-            right = ((flat << 1) | 1) ^ (1 << (level + 1))  # the right child's index
-            boundary = right << (POSITION_BITS - 1 - level)
-            middle = bisect_left(items, (boundary,), lo, hi)
-            value = parent_hash(lay_out(flat << 1, lo, middle), lay_out(flat << 1 | 1, middle, hi))
-        nodes[flat] = value
-        return value
-
-    lay_out(1, 0, len(items))
+    _lay_out(items, 1, 0, len(items), (buckets, inner, nodes))
     return MerkleTree(
         immutables.Map(buckets),
         len(items),
         immutables.Map(inner),
         _Hashes(immutables.Map(nodes), frozenset()),
     )
+
+
+def _lay_out(
+    items: list[Positioned],
+    flat: int,
+    lo: int,
+    hi: int,
+    into: tuple[dict[int, Bucket], dict[int, bool], dict[int, bytes]],
+) -> bytes:
+    """Lay items[lo:hi] out below the node `flat` (buckets, inner nodes, hashes); its hash."""
+    buckets, inner, nodes = into
+    level = _level(flat)
+    if hi - lo <= BUCKET_KEYS or level == MAX_DEPTH:
+        if lo == hi:
+            return EMPTY_HASH
+        buckets[flat] = immutables.Map((key, digest) for _, key, digest in items[lo:hi])
+        value = span_hash(items, lo, hi)
+    else:
+        inner[flat] = True
+        right = ((flat << 1) | 1) ^ (1 << (level + 1))  # the right child's index
+        middle = bisect_left(items, (right << (POSITION_BITS - 1 - level),), lo, hi)
+        value = parent_hash(
+            _lay_out(items, flat << 1, lo, middle, into),
+            _lay_out(items, (flat << 1) | 1, middle, hi, into),
+        )
+    nodes[flat] = value
+    return value
 
 
 def differing_children(
