@@ -129,9 +129,9 @@ def uvarint_len(value: int) -> int:
 
 
 def split_point(first: int, last: int) -> int:
-    """Return the least value with the top bits of `last` down to the first bit where `first`
-    and `last` differ, that bit included (and the bits below it zero): the entries at or above
-    it form the right half of the node where the two positions part.
+    """Return where the right half starts of the node at which positions `first` < `last` part:
+    `last` with every bit below the most significant differing bit cleared (that bit is 1 in
+    `last`, 0 in `first`).
 
     pre: 0 <= first < last
     post: first < __return__ <= last
