@@ -40,7 +40,7 @@ from dynref.local import build_trees
 from dynref.merkle import HASH_BYTES, depth_for
 from dynref.merkle_exchange import simulate_exchange
 from dynref.merkle_tree import MerkleTree, build_tree
-from dynref.messages import Message, ProtocolError, Receive, Send, SyncKeys, Tick
+from dynref.messages import Message, Receive, SyncKeys, Tick
 from dynref.node import recover, step
 from dynref.ring import NodeSpec, RingConfig, Strategy, build_ring
 from dynref.state import DurableState, NodeState
@@ -225,7 +225,7 @@ def run_exchange(a: NodeState, b: NodeState, target: int) -> Exchange:
     while True:
         result = step(states["a"], Tick(now))
         states["a"] = result.state
-        opening = [e for e in result.effects if isinstance(e, Send)]
+        opening = result.ready.sends
         if any(getattr(e.message, "range_index", None) == target for e in opening):
             break
         now += a.config.antientropy_interval
@@ -249,8 +249,9 @@ def run_exchange(a: NodeState, b: NodeState, target: int) -> Exchange:
             synced.update(key for key, _ in message.items)
             synced.update(message.wanted)
         states[receiver] = result.state
-        assert not any(isinstance(e, ProtocolError) for e in result.effects), result.effects
-        queue.extend((receiver, e.to, e.message) for e in result.effects if isinstance(e, Send))
+        ready = result.ready
+        assert not ready.errors, ready.errors
+        queue.extend((receiver, e.to, e.message) for e in ready.sends)
     assert states["a"].durable.data == states["b"].durable.data, "the replicas still differ"
     return Exchange({k: tuple(v) for k, v in frames.items()}, core, codec, len(synced))
 
