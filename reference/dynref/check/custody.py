@@ -15,8 +15,11 @@ acknowledged it is held by the copies of the version that outranked it there.
 - custody (INV-ACK-2): the custodians of an acknowledged put are the nodes that held it by the
   acknowledgement. Afterwards a custodian that loses its disk stops being one, and a hint holder
   that deletes its hint after the owner's HandoffAck hands custody to the owner, if the owner
-  still has the disk it stored the handoff on. The write must survive while some custodian
-  remains.
+  still has the disk it acknowledged from (it lost no disk since the holder first stored the
+  acknowledged content), or else if it holds the put on its present disk. The owner's
+  acknowledgement is trusted, not its store records, so an owner that acknowledges a handoff
+  without storing it is caught when the write is then lost. The write must survive while some
+  custodian remains.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from dynref.check.view import HistoryView
 from dynref.check.violation import Violation, violation
 from dynref.messages import DeleteHint, StoreHint, StoreVersions
 from dynref.sim.history import Operation
-from dynref.sim.records import DiskLossRecord, DurableRecord
+from dynref.sim.records import DiskLossRecord, DurableRecord, HandoffAckRecord
 
 
 def _holds(view: HistoryView, op: Operation, write: StoreVersions | StoreHint) -> bool:
@@ -92,9 +95,13 @@ def check_acknowledged_copies(view: HistoryView) -> list[Violation]:
 def kept_by_a_surviving_disk(view: HistoryView, op: Operation) -> bool:
     """Whether some custodian of the acknowledged put still holds its disk at the end.
 
-    Custody passes from a hint holder to the owner only if the owner still holds the put on
-    the disk it acknowledged with: a HandoffAck may arrive after its sender lost that disk, and
-    no node can tell (the ack was true when sent), so the put then has one custodian fewer.
+    Custody passes from a hint holder to the owner when the holder deletes the hint after the
+    owner's HandoffAck of that very content: the ack is the owner's promise that the disk it
+    sent it from holds the put, whether or not the owner's store records show the write (an
+    owner that acknowledges without storing is what this must catch). The owner sent the ack
+    after the holder first stored a hint with the acknowledged digest; if the owner lost its
+    disk since then, the ack may come from the lost disk and no node can tell (the ack was true
+    when sent), so custody passes only if the owner holds the put on its present disk.
     """
     assert op.completed is not None
     custodians: dict[str, str | None] = {
@@ -102,16 +109,33 @@ def kept_by_a_surviving_disk(view: HistoryView, op: Operation) -> bool:
     }
     on_disk: set[str] = set()
     """Nodes that durably stored the put since they last lost their disk."""
+    last_disk_loss: dict[str, int] = {}
+    hint_digest: dict[tuple[str, str], bytes] = {}
+    """(holder, target) -> the digest of the holder's hint of the put's key."""
+    first_held: dict[tuple[str, str, bytes], int] = {}
+    """(holder, target, digest) -> the step the holder first stored a hint with that digest."""
+    acked: set[tuple[str, str, bytes]] = set()
+    """(holder, target, digest) of the HandoffAcks of the put's key delivered so far."""
     for record in view.records:
         if isinstance(record, DiskLossRecord):
             on_disk.discard(record.node)
+            last_disk_loss[record.node] = record.step
             if record.step > op.completed:
                 custodians.pop(record.node, None)
+        elif isinstance(record, HandoffAckRecord):
+            if record.key == op.key:
+                acked.add((record.node, record.sender, record.digest))
         elif isinstance(record, DurableRecord):
             write = record.write
             if isinstance(write, StoreVersions | StoreHint):
-                if write.key == op.key and _holds(view, op, write):
+                if write.key != op.key:
+                    continue
+                if _holds(view, op, write):
                     on_disk.add(record.node)
+                if isinstance(write, StoreHint):
+                    digest = write.versions.digest()
+                    hint_digest[(record.node, write.target)] = digest
+                    first_held.setdefault((record.node, write.target, digest), record.step)
             elif (
                 record.step > op.completed
                 and isinstance(write, DeleteHint)
@@ -119,6 +143,11 @@ def kept_by_a_surviving_disk(view: HistoryView, op: Operation) -> bool:
                 and custodians.get(record.node, "") == write.target
             ):
                 del custodians[record.node]
-                if write.target in on_disk:
+                digest = hint_digest.get((record.node, write.target), b"")
+                since = first_held.get((record.node, write.target, digest), record.step)
+                promised = (record.node, write.target, digest) in acked and (
+                    last_disk_loss.get(write.target, -1) < since
+                )
+                if promised or write.target in on_disk:
                     custodians.setdefault(write.target, None)
     return bool(custodians)
