@@ -15,6 +15,7 @@ from dynref import handoff
 from dynref.causality import Mode
 from dynref.check import HistoryView, check_all, format_violations
 from dynref.check.custody import kept_by_a_surviving_disk
+from dynref.explore.judge import Midway, judge, midway_of
 from dynref.messages import Handoff, HandoffAck
 from dynref.sim import Cluster, Crash, LoseDisk, Put, RestartNode, TickNode, explorer_config
 
@@ -65,3 +66,20 @@ def test_an_owner_that_acknowledges_a_handoff_without_storing_it_loses_the_write
     assert kept_by_a_surviving_disk(view, second)
     invariants = [v.invariant for v in check_all(cluster)]
     assert "INV-ACK-2" in invariants, invariants
+
+
+def test_a_loss_shown_at_a_quiescence_stays_a_violation_after_later_disk_losses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """INV-ACK-2 asks for survival *while* a custodian keeps its disk: the lying owner's loss
+    was there at a quiescence, and the owner losing its disk afterwards does not excuse it.
+    The final state alone no longer shows it, so `judge` also judges lost writes at each
+    converged quiescence a disk loss followed (replaying the run to it when needed)."""
+    monkeypatch.setattr(handoff, "merge_into_store", lambda node, key, versions, out: False)
+    shown = handed_off_then_other_disks_lost(Mode.DVV)
+    cluster = shown.apply(LoseDisk(OWNER)).quiesce()
+    assert "INV-ACK-2" not in [v.invariant for v in check_all(cluster)]  # excused at the end
+    midway = midway_of(cluster)
+    assert shown.step in [c.step for c in midway.quiesced]  # and the empty start's
+    assert "INV-ACK-2" in judge(cluster).invariants
+    assert judge(cluster, midway=Midway()).invariants == ()

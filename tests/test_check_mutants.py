@@ -2,7 +2,10 @@
 Dynamo clone could ship, is caught by the swarm within a few seeds: by the black-box checks over
 what clients saw where the defect is visible to clients, else by the simulator's white-box
 extras (an acknowledgement on fewer than W copies, a hint deleted too early and a stale read
-under sloppy quorum show nowhere in a client history that ends with a settled cluster).
+under sloppy quorum show nowhere in a client history that ends with a settled cluster; an owner
+that acknowledges a handoff without storing it loses the write only after the disk losses that
+excuse it in a client history, judged by INV-ACK-2's custody; a put timeout that never marks a
+replica down shows only in the states between actions, judged by INV-AVAIL-1's monitor).
 
 Each mutant is a copy of reference/ with one source edit, run in a child process (first on its
 PYTHONPATH) for up to SEED_BUDGET swarm seeds, stopping at the first violation. The unmutated
@@ -31,8 +34,8 @@ import json, sys
 import dynref
 from dynref.causality import Mode
 from dynref.explore.swarm import SwarmSettings, run_seed
-mode, budget, disk_loss = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
-settings = SwarmSettings(mode=Mode(mode), disk_loss=disk_loss)
+mode, budget, disk_loss, w = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", int(sys.argv[4])
+settings = SwarmSettings(mode=Mode(mode), disk_loss=disk_loss, w=w)
 seed, found, black_box_seed, black_box = None, [], None, []
 for candidate in range(budget):
     outcome = run_seed(candidate, settings)
@@ -61,6 +64,8 @@ class Mutant:
     white-box extras can see it."""
     mode: str = "dvv"
     disk_loss: bool = False
+    w: int = 2
+    """W of the swarm's cluster (N is 3)."""
 
 
 MUTANTS = (
@@ -122,11 +127,30 @@ MUTANTS = (
         "INV-ACK-1",
         disk_loss=True,
     ),
+    Mutant(
+        "an owner acknowledges a handoff without storing it",
+        "handoff.py",
+        "    merge_into_store(node, message.key, message.versions, out)\n"
+        "    out.append(Send(sender, HandoffAck",
+        "    out.append(Send(sender, HandoffAck",
+        "INV-ACK-2",
+        None,
+        disk_loss=True,
+    ),
+    Mutant(
+        "a put's timeout never marks its silent replicas down",
+        "coordinator.py",
+        "mark_down(node, [target for target in put.targets if target not in put.acked])",
+        "mark_down(node, [])",
+        "INV-AVAIL-1",
+        None,
+        w=3,
+    ),
 )
 
 
 def run_copy(
-    tmp_path: Path, mutant: Mutant | None, mode: str, disk_loss: bool
+    tmp_path: Path, mutant: Mutant | None, mode: str, disk_loss: bool, w: int = 2
 ) -> dict[str, object]:
     copy = tmp_path / "reference"
     shutil.copytree(ROOT / "reference", copy, ignore=shutil.ignore_patterns("__pycache__"))
@@ -136,7 +160,7 @@ def run_copy(
         assert text.count(mutant.original) == 1, f"{mutant.name}: the edit no longer applies"
         source.write_text(text.replace(mutant.original, mutant.mutated))
     env = {**os.environ, "PYTHONPATH": str(copy)}
-    args = [mode, str(SEED_BUDGET), "1" if disk_loss else "0"]
+    args = [mode, str(SEED_BUDGET), "1" if disk_loss else "0", str(w)]
     completed = subprocess.run(
         [sys.executable, "-c", CHILD, *args],
         env=env,
@@ -151,15 +175,17 @@ def run_copy(
     return result
 
 
-@pytest.mark.parametrize("disk_loss", [False, True], ids=["plain", "disk-loss"])
-def test_the_unmutated_copy_passes(tmp_path: Path, disk_loss: bool) -> None:
-    result = run_copy(tmp_path, None, "dvv", disk_loss)
+@pytest.mark.parametrize(
+    ("disk_loss", "w"), [(False, 2), (True, 2), (False, 3)], ids=["plain", "disk-loss", "w3"]
+)
+def test_the_unmutated_copy_passes(tmp_path: Path, disk_loss: bool, w: int) -> None:
+    result = run_copy(tmp_path, None, "dvv", disk_loss, w)
     assert result["seed"] is None and result["black_box_seed"] is None, result
 
 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.name)
 def test_the_swarm_catches_the_mutant(tmp_path: Path, mutant: Mutant) -> None:
-    result = run_copy(tmp_path, mutant, mutant.mode, mutant.disk_loss)
+    result = run_copy(tmp_path, mutant, mutant.mode, mutant.disk_loss, mutant.w)
     assert result["seed"] is not None, f"{mutant.name}: survived {SEED_BUDGET} seeds"
     invariants = result["invariants"]
     assert isinstance(invariants, list) and mutant.expected in invariants, result

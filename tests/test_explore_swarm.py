@@ -16,7 +16,9 @@ import functools
 import pytest
 from dynref.causality import Mode
 from dynref.check import SOMETIMES_PROPERTIES, SometimesReport, check_all, format_violations
+from dynref.check.availability import check_availability
 from dynref.explore.draws import Dice
+from dynref.explore.judge import judge
 from dynref.explore.profile import draw_profile
 from dynref.explore.shrink import (
     ddmin,
@@ -29,9 +31,12 @@ from dynref.explore.swarm import SeedOutcome, SwarmSettings, run_seed, shrink_ou
 from dynref.sim import (
     Action,
     Cluster,
+    Crash,
     Deliver,
     LoseDisk,
+    Partition,
     Put,
+    QuiesceEnd,
     explorer_config,
     fingerprint,
     from_jsonl,
@@ -196,6 +201,59 @@ def test_disk_loss_is_opt_in_and_judged_by_the_weaker_invariant() -> None:
     plain = run_seed(0, SwarmSettings(mode=Mode.DVV, schedule_steps=200))
     assert plain.trace is not None
     assert not any(isinstance(a, LoseDisk) for a in plain.trace.actions)
+
+
+AVAILABILITY_SEEDS = range(40)
+
+
+@pytest.mark.parametrize("mode", [Mode.DVV, Mode.LWW], ids=lambda m: m.value)
+def test_the_degraded_phase_judges_availability_in_every_seed(mode: Mode) -> None:
+    """INV-AVAIL-1: with W = N = 3 every seed's degraded phase takes a replica down, writes
+    through a coordinator once before its timeout against it (which cannot reach W) and once
+    after (which must, through a substitute); the monitor judged that write in every seed, and
+    nothing was violated."""
+    settings = SwarmSettings(mode=mode, w=3)
+    hows = set()
+    for seed in AVAILABILITY_SEEDS:
+        outcome = run_seed(seed, settings, keep_trace=False)
+        assert not outcome.violations, format_violations(outcome.violations)
+        report = outcome.degraded
+        assert report is not None, f"seed {seed}: the phase was skipped"
+        assert report.first_write == "QuorumNotReached", (seed, report)
+        assert report.second_write == "PutOk", (seed, report)
+        assert report.writes_judged == 1, (seed, report)
+        hows.add(report.how)
+    assert hows == {"crash", "isolate"}
+
+
+def test_a_replay_judges_availability_as_the_run_did() -> None:
+    """INV-AVAIL-1: `judge` replays a finished run through its window when no monitor verdict
+    is given; on a seed's trace it agrees with the run, and the window is really there."""
+    outcome = run_seed(3, SwarmSettings(mode=Mode.DVV, w=3, schedule_steps=100))
+    assert outcome.trace is not None and outcome.degraded is not None
+    cluster = replay(outcome.trace)
+    assert check_availability(cluster) == []
+    assert judge(cluster).invariants == outcome.invariants == ()
+    openings = [
+        i
+        for i, action in enumerate(outcome.trace.actions)
+        if isinstance(action, Crash | Partition)
+        and isinstance(outcome.trace.actions[i - 1], QuiesceEnd)
+    ]
+    assert len(openings) == 1
+
+
+def test_disk_loss_runs_leave_a_write_in_the_custody_of_the_owner_it_was_handed_to() -> None:
+    """INV-ACK-2: in runs with disk loss the degraded phase brings the replica back, lets the
+    substitute hand it its hint, then loses every other disk that held the key: the write's
+    one remaining custodian is the owner, and the write survives there."""
+    settings = SwarmSettings(mode=Mode.DVV, schedule_steps=200, disk_loss=True)
+    for seed in range(12):
+        outcome = run_seed(seed, settings, keep_trace=False)
+        assert not outcome.violations, format_violations(outcome.violations)
+        report = outcome.degraded
+        assert report is not None and report.handed_off_by is not None, (seed, report)
+        assert report.disks_lost and report.down not in report.disks_lost
 
 
 def test_dice_are_deterministic_and_respect_weights() -> None:

@@ -12,7 +12,11 @@
    a partition starts or heals, a node crashes, restarts or loses its disk);
 3. the liveness phase: `Cluster.quiesce`, which turns faults off and must reach the fixed point
    within `settings.quiesce_bound` tick rounds (else INV-CONV-1);
-4. the black-box checks over the run's History and the white-box extras (`judge`), and the
+4. the degraded phase (`dynref.explore.degraded`, unless `settings.degraded_phase` is off): one
+   replica down on an otherwise healthy network (INV-AVAIL-1), and with disk loss, a write left
+   in the custody of the owner its hint was handed to (INV-ACK-2); then a second quiesce;
+5. the black-box checks over the run's History and the white-box extras (`judge`), INV-AVAIL-1
+   as the phase's monitor judged it among the extras, and the
    sometimes-property counts.
 
 The outcome carries the trace (`dynref.sim.Trace`), which replays bit for bit.
@@ -25,8 +29,9 @@ import attrs
 from dynref.causality import Mode
 from dynref.check import Report, SometimesReport, Violation
 from dynref.config import ClusterConfig
+from dynref.explore.degraded import DegradedReport, degraded_phase
 from dynref.explore.draws import Dice
-from dynref.explore.judge import Check, judge
+from dynref.explore.judge import Check, Midway, judge, judged_midway
 from dynref.explore.profile import MESSAGE_WEIGHT, SwarmProfile, draw_profile
 from dynref.explore.shrink import ShrinkResult, shrink
 from dynref.sim import (
@@ -66,6 +71,7 @@ class SwarmSettings:
     schedule_steps: int = DEFAULT_SCHEDULE_STEPS
     quiesce_bound: int = DEFAULT_QUIESCE_BOUND
     disk_loss: bool = False
+    degraded_phase: bool = True
     checks: tuple[Check, ...] = ()
     """Extra checks beside `dynref.check`'s (module-level functions, so workers can import
     them)."""
@@ -88,6 +94,8 @@ class SeedOutcome:
     schedule_length: int
     """How many of the trace's actions belong to the safety phase (what a shrinker shrinks)."""
     sometimes: SometimesReport
+    degraded: DegradedReport | None
+    """What the degraded phase did; None when it was off or skipped."""
     trace: Trace | None
     """The run, replayable; None only when the caller asked not to keep passing runs."""
     report: Report | None = None
@@ -119,7 +127,16 @@ def run_seed(
     cluster, profile = run_schedule(seed, settings)
     schedule_length = cluster.step
     cluster = cluster.quiesce(settings.quiesce_bound)
-    verdict = judge(cluster, settings.checks)
+    midway = Midway()
+    report = None
+    if settings.degraded_phase:
+        quiesced = cluster
+        cluster, monitor, report = degraded_phase(cluster, seed, disk_loss=settings.disk_loss)
+        if report is not None:
+            cluster = cluster.quiesce(settings.quiesce_bound)
+            judged = judged_midway(cluster.trace_actions(), quiesced.step - 1)
+            midway = Midway(tuple(monitor.violations), (quiesced,) if judged else ())
+    verdict = judge(cluster, settings.checks, midway=midway)
     keep = keep_trace or bool(verdict.violations)
     trace = trace_of(cluster, seed, verdict.invariants) if keep else None
     return SeedOutcome(
@@ -131,6 +148,7 @@ def run_seed(
         delivered=cluster.counters.delivered,
         schedule_length=schedule_length,
         sometimes=verdict.sometimes,
+        degraded=report,
         trace=trace,
         report=verdict.report,
     )
