@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 
 import pytest
-from dynref.causality import Mode
+from dynref.causality import VCLOCK_MAX_ENTRIES, Mode, VclockSiblings
 from dynref.check import SOMETIMES_PROPERTIES, SometimesReport, check_all, format_violations
 from dynref.check.availability import check_availability
 from dynref.explore.draws import Dice
@@ -28,11 +28,13 @@ from dynref.explore.shrink import (
     shrink,
 )
 from dynref.explore.swarm import SeedOutcome, SwarmSettings, run_seed, shrink_outcome
+from dynref.messages import StoreVersions
 from dynref.sim import (
     Action,
     Cluster,
     Crash,
     Deliver,
+    DurableRecord,
     LoseDisk,
     Partition,
     Put,
@@ -254,6 +256,44 @@ def test_disk_loss_runs_leave_a_write_in_the_custody_of_the_owner_it_was_handed_
         report = outcome.degraded
         assert report is not None and report.handed_off_by is not None, (seed, report)
         assert report.disks_lost and report.down not in report.disks_lost
+
+
+TRUNCATING = SwarmSettings(mode=Mode.VCLOCK, disk_loss=True, schedule_steps=1000)
+"""More than 10 actors per clock: every disk loss mints a new incarnation (a new actor) of a
+node, and a thousand steps leave time for the contexts to gather them."""
+TRUNCATION_SEED_BUDGET = 40
+
+
+def test_vclock_truncation_is_reached_and_the_checkers_report_what_it_resurrects(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """REQ-CAUS-5, INV-READ-1: in a long vclock run with disk loss, writes name more than 10
+    actors and their clocks are truncated (the sometimes-count is non-zero, and no stored clock
+    exceeds the limit while some reach it). Truncation drops the entries that let a clock
+    dominate older versions, so those look concurrent again and reads return values a write
+    had superseded: the checkers report INV-READ-1, and the same seed without truncation does
+    not. A real anomaly of truncation, not a checker's false alarm."""
+    for seed in range(TRUNCATION_SEED_BUDGET):
+        outcome = run_seed(seed, TRUNCATING, keep_trace=False)
+        if "INV-READ-1" in outcome.invariants:
+            break
+    else:
+        raise AssertionError(f"no INV-READ-1 within {TRUNCATION_SEED_BUDGET} seeds")
+    assert outcome.sometimes.vclock_truncations > 0
+    traced = run_seed(seed, TRUNCATING)
+    assert traced.trace is not None
+    lengths = {
+        len(version.clock)
+        for record in replay(traced.trace).audit_records()
+        if isinstance(record, DurableRecord)
+        and isinstance(record.write, StoreVersions)
+        and isinstance(record.write.versions, VclockSiblings)
+        for version in record.write.versions.versions
+    }
+    assert max(lengths) == VCLOCK_MAX_ENTRIES
+    monkeypatch.setitem(VclockSiblings.write.__kwdefaults__, "max_entries", 10**6)
+    untruncated = run_seed(seed, TRUNCATING, keep_trace=False)
+    assert "INV-READ-1" not in untruncated.invariants, format_violations(untruncated.violations)
 
 
 def test_dice_are_deterministic_and_respect_weights() -> None:

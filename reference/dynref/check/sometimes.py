@@ -15,12 +15,19 @@ the largest number of truly concurrent writes to one key: the largest set of put
 none of which had seen another (a maximum antichain of the "had seen" order, each put that ran
 more than once counted apart). In dvv the first never exceeds the second (DESIGN.md); clocks
 per server are known to.
+
+A vclock-only count goes with them: `vclock_truncations`, the executions of writes whose clock
+the coordinator truncated. A write's clock is its context with the coordinator's actor counted
+up (REQ-CAUS-5), so it is truncated exactly when the context's actors and the coordinator's
+number more than `VCLOCK_MAX_ENTRIES`; the count reads that from the history (the context the
+client sent, the actor each execution used), not from the node.
 """
 
 from __future__ import annotations
 
 import attrs
 
+from dynref.causality import VCLOCK_MAX_ENTRIES, Mode, VersionVector, decode_context
 from dynref.check.reads import strict_read_pairs
 from dynref.check.view import HistoryView
 from dynref.sim.cluster import Cluster
@@ -48,6 +55,8 @@ class SometimesReport:
     largest_concurrent_writes: int = 0
     strict_quorum_reads_checked: int = 0
     """(Acknowledged put, later read) pairs INV-READ-2 judged: a guard against vacuity too."""
+    vclock_truncations: int = 0
+    """Write executions whose vector clock was truncated (vclock only)."""
 
     def fired(self) -> frozenset[str]:
         return frozenset(name for name in SOMETIMES_PROPERTIES if getattr(self, name) > 0)
@@ -79,7 +88,26 @@ def sometimes(cluster: Cluster, view: HistoryView | None = None) -> SometimesRep
         largest_sibling_set=largest_read,
         largest_concurrent_writes=largest_concurrent_writes(view),
         strict_quorum_reads_checked=len(strict_read_pairs(view)),
+        vclock_truncations=vclock_truncations(view),
     )
+
+
+def vclock_truncations(view: HistoryView) -> int:
+    """How many write executions got a clock of more than `VCLOCK_MAX_ENTRIES` actors before
+    truncation: the context's actors and the executing coordinator's."""
+    if view.mode is not Mode.VCLOCK:
+        return 0
+    count = 0
+    for op in view.operations:
+        runs = view.executions_of(op)
+        if not runs:
+            continue
+        context = decode_context(view.mode, op.context)
+        if not isinstance(context, VersionVector):
+            continue  # refused by the coordinator (ContextError): it wrote nothing
+        actors = {actor for actor, _ in context.entries}
+        count += sum(len(actors | {run.actor}) > VCLOCK_MAX_ENTRIES for run in runs)
+    return count
 
 
 def concurrent_writes_by_key(view: HistoryView) -> dict[bytes, int]:
