@@ -21,8 +21,10 @@ def matching(
     sender: str | None = None,
     receiver: str | None = None,
     key: bytes | None = None,
+    carrying: bytes | None = None,
 ) -> list[int]:
-    """Ids of the in-flight messages of type `kind` with these endpoints and key, oldest first."""
+    """Ids of the in-flight messages of type `kind` with these endpoints and key, oldest first;
+    `carrying`: only those whose versions (or forwarded value) include that value."""
 
     def fits(envelope: InFlight) -> bool:
         message = envelope.message
@@ -31,9 +33,17 @@ def matching(
             and sender in (None, envelope.sender)
             and receiver in (None, envelope.receiver)
             and (key is None or getattr(message, "key", None) == key)
+            and (carrying is None or carrying in _values(message))
         )
 
     return [mid for mid in cluster.message_ids() if fits(cluster.in_flight[mid])]
+
+
+def _values(message: object) -> tuple[bytes | None, ...]:
+    versions = getattr(message, "versions", None)
+    if versions is not None:
+        return tuple(versions.values())
+    return (getattr(message, "value", None),)
 
 
 def _one(
@@ -42,8 +52,9 @@ def _one(
     sender: str | None,
     receiver: str | None,
     key: bytes | None,
+    carrying: bytes | None,
 ) -> int:
-    found = matching(cluster, kind, sender=sender, receiver=receiver, key=key)
+    found = matching(cluster, kind, sender=sender, receiver=receiver, key=key, carrying=carrying)
     assert found, f"no {kind.__name__} from {sender} to {receiver} in flight"
     return found[0]
 
@@ -55,9 +66,10 @@ def deliver(
     sender: str | None = None,
     receiver: str | None = None,
     key: bytes | None = None,
+    carrying: bytes | None = None,
 ) -> Cluster:
     """Deliver the oldest in-flight message that fits (one must)."""
-    return cluster.deliver(_one(cluster, kind, sender, receiver, key))
+    return cluster.deliver(_one(cluster, kind, sender, receiver, key, carrying))
 
 
 def duplicate(
@@ -67,9 +79,27 @@ def duplicate(
     sender: str | None = None,
     receiver: str | None = None,
     key: bytes | None = None,
+    carrying: bytes | None = None,
 ) -> Cluster:
     """Duplicate the oldest in-flight message that fits (one must); the copy stays in flight."""
-    return cluster.duplicate(_one(cluster, kind, sender, receiver, key))
+    return cluster.duplicate(_one(cluster, kind, sender, receiver, key, carrying))
+
+
+def deliver_all(
+    cluster: Cluster,
+    kind: type,
+    *,
+    sender: str | None = None,
+    receiver: str | None = None,
+    key: bytes | None = None,
+    carrying: bytes | None = None,
+) -> Cluster:
+    """Deliver every in-flight message that fits (one at least), oldest first."""
+    found = matching(cluster, kind, sender=sender, receiver=receiver, key=key, carrying=carrying)
+    assert found, f"no {kind.__name__} from {sender} to {receiver} in flight"
+    for mid in found:
+        cluster = cluster.deliver(mid)
+    return cluster
 
 
 def drop_all(
@@ -79,9 +109,12 @@ def drop_all(
     sender: str | None = None,
     receiver: str | None = None,
     key: bytes | None = None,
+    carrying: bytes | None = None,
 ) -> Cluster:
     """Lose every in-flight message that fits."""
-    for mid in matching(cluster, kind, sender=sender, receiver=receiver, key=key):
+    for mid in matching(
+        cluster, kind, sender=sender, receiver=receiver, key=key, carrying=carrying
+    ):
         cluster = cluster.drop(mid)
     return cluster
 
