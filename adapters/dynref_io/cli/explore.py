@@ -148,9 +148,12 @@ def run_explore(arguments: argparse.Namespace) -> int:
         path = save_trace(arguments.save, name, example.trace)
         saved[(example.seed, example.invariant)] = str(path)
         how = "shrunk" if example.shrunk else "not shrunk"
+        # A shrunk trace ends with the liveness phase; an unshrunk one keeps the degraded phase
+        # and its quiesce too (the shrinker replays the schedule and the liveness phase only).
+        after = "with the liveness phase" if example.shrunk else "in the whole run"
         print(
             f"{'saved':<22}{path} ({how}: {example.schedule} of {example.original_schedule} "
-            f"schedule actions, {len(example.trace.actions)} with the liveness phase)"
+            f"schedule actions, {len(example.trace.actions)} {after})"
         )
         print(f"{'':<22}replay with: dynref replay {path}")
     never = summary.never_fired()

@@ -117,6 +117,11 @@ def format_summary(summary: SwarmSummary, seconds: float | None = None) -> str:
         f"(largest number of truly concurrent writes to one key: "
         f"{report.largest_concurrent_writes})"
     )
+    if report.vclock_truncations:
+        lines.append(
+            f"{'vclock truncations':<22}{report.vclock_truncations:,} "
+            "(writes whose clock named more than 10 actors)"
+        )
     return "\n".join(lines)
 
 
@@ -131,4 +136,5 @@ def summary_json(summary: SwarmSummary) -> dict[str, object]:
         "never_fired": list(summary.never_fired()),
         "largest_sibling_set": report.largest_sibling_set,
         "largest_concurrent_writes": report.largest_concurrent_writes,
+        "vclock_truncations": report.vclock_truncations,
     }
