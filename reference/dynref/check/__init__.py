@@ -19,7 +19,10 @@ writes took effect). The simulator's runs are judged the same way: `check_all(cl
 (PROTOCOL-ERROR, STRAY-REPLY, ACK-QUORUM, INV-HINT-1, INV-ACK-2 under disk loss, the fixed
 point of every quiescence, read-your-writes in clean windows), which read the cluster's audit
 records through a `HistoryView`. `check_always` runs the cheap checks an explorer can afford
-after every step; `sometimes(cluster)` counts the sometimes-properties.
+after every step; `sometimes(cluster)` counts the sometimes-properties. INV-AVAIL-1 is not
+among them: it needs the states between actions, so `dynref.check.availability` judges it as a
+monitor of a run's transitions, or by replaying a finished run (`dynref.explore.judge` does,
+as an extra).
 
 `check_acknowledged_writes`, `check_no_invention` and `check_sibling_bound` are the white-box
 forms over a `HistoryView`, kept for the demo's recorded runs.
