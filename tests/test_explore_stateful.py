@@ -9,7 +9,9 @@ INV-ORDER-1, SIBLING-BOUND, INV-CONV-1) and the white-box extras (INV-CONV-1's f
 INV-READ-2 in clean windows, INV-HINT-1, ACK-QUORUM).
 
 dvv and lww must pass; vclock must fail with INV-ACK-1, which Hypothesis finds and shrinks on
-its own. The shrunk program is pinned below as a plain regression test.
+its own. The shrunk program is pinned below as a plain regression test. The disk-loss machines
+add one rule, a node losing its disk, and are judged by INV-ACK-2 (survival while a node that
+durably acknowledged the write keeps its disk).
 """
 
 from __future__ import annotations
