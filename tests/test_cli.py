@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import pytest
 from dynref_io import cli
+from dynref_io.node.config_file import Security, load_cluster_file, render_cluster_toml
 from dynref_io.node.local_cluster import free_ports
 
 from tests.test_server_inprocess import cluster_file, serving
@@ -96,3 +98,56 @@ def test_put_get_delete_print_values_and_context(capsys: pytest.CaptureFixture[s
         assert run(capsys, "get", "k", "--node", node)[1].startswith("not found\n")
         status, _, err = run(capsys, "get", "k", "--r", "2", "--node", node)
         assert status == 1 and "R=2 must be between 1 and N=1" in err
+
+
+def test_cluster_create_writes_a_private_file_with_a_fresh_secret(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """REQ-AUTH-2: a cluster created by the command has a secret, so it may leave loopback."""
+    directory = tmp_path / "made"
+    status, out, err = run(capsys, "cluster", "create", "--dir", str(directory), "--nodes", "3")
+    assert status == 0, err
+    path = directory / "cluster.toml"
+    assert "keep it private" in out and stat.S_IMODE(path.stat().st_mode) == 0o600
+    security = load_cluster_file(path).security
+    assert security.secret is not None and len(bytes.fromhex(security.secret)) == 32
+    assert security.client_token is None
+    other = tmp_path / "other"
+    status, _, err = run(capsys, "cluster", "create", "--dir", str(other), "--client-token")
+    assert status == 0, err
+    made = load_cluster_file(other / "cluster.toml").security
+    assert made.client_token is not None and made.secret not in (None, security.secret)
+    status, _, err = run(capsys, "cluster", "create", "--dir", str(directory))
+    assert status == 2 and "holds a cluster already" in err
+
+
+def test_a_node_without_a_secret_refuses_a_public_address(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """REQ-AUTH-2: refused before anything touches the disk, with one clear line."""
+    arguments = ("node", "--id", "n1", "--data-dir", str(tmp_path / "d"), "--port", "7001")
+    arguments += ("--n", "1", "--r", "1", "--w", "1")
+    status, _, err = run(capsys, *arguments, "--host", "0.0.0.0")
+    assert status == 2 and "refusing to listen on 0.0.0.0: without a cluster secret" in err
+    assert not (tmp_path / "d").exists()
+
+
+def test_put_and_get_present_the_client_token_from_a_flag_the_environment_or_the_file(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """REQ-AUTH-1: the command line finds the token where the operator keeps it."""
+    token = "the-client-token-of-this-test"
+    cluster = cluster_file(1, Security(secret="s" * 16, client_token=token), n=1, r=1, w=1)
+    config = tmp_path / "cluster.toml"
+    config.write_text(render_cluster_toml(cluster))
+    node = ("--node", f"127.0.0.1:{cluster.addresses[0].port}")
+    with serving(cluster):
+        status, _, err = run(capsys, "put", "k", "v", *node)
+        assert status == 1 and "requires a client token" in err
+        status, _, err = run(capsys, "put", "k", "v", *node, "--token", "a-wrong-token-0123")
+        assert status == 1 and "the client token is wrong" in err
+        assert run(capsys, "put", "k", "flag", *node, "--token", token)[0] == 0
+        assert run(capsys, "get", "k", *node, "--config", str(config))[0] == 0
+        monkeypatch.setenv("DYNREF_CLIENT_TOKEN", token)
+        status, out, _ = run(capsys, "get", "k", *node)
+        assert status == 0 and "value: flag" in out

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
 import pytest
 from dynref.causality import Mode
 from dynref.ring import Strategy
 from dynref_io.node.config_file import (
     ConfigError,
+    ConnectionLimits,
     NodeAddress,
+    Security,
     build_cluster_file,
     load_cluster_file,
     parse_cluster_toml,
@@ -80,11 +83,48 @@ def test_rendering_reads_back_equal() -> None:
         (EXAMPLE.replace("request_timeout = 250", "request_timeout = 0"), "at least 1"),
         (EXAMPLE.replace("request_timeout = 250", 'request_timeout = "1s"'), "integer"),
         ("[[nodes]\n", "not valid TOML"),
+        (EXAMPLE + "\n[limits]\nread_deadline = 0\n", "read_deadline must be a positive"),
+        (EXAMPLE + "\n[limits]\nmax_connections = true\n", "max_connections must be a positive"),
+        (EXAMPLE + '\n[security]\nsecret = "short"\n', "secret must be at least 16"),
+        (EXAMPLE + '\n[security]\nclient_token = "short"\n', "client_token must be at least"),
+        (EXAMPLE + "\n[security]\nsecret = 12345678901234567\n", "secret must be a non-empty"),
+        (EXAMPLE + '\n[security]\nsecret = "x"\nsecret_file = "f"\n', "not both"),
+        (EXAMPLE + '\n[security]\nsecret_file = "no-such-file"\n', "cannot read secret_file"),
+        (EXAMPLE + '\n[security]\ntls_cert = "c.pem"\n', "tls_cert and tls_key go together"),
+        (EXAMPLE + '\n[security]\ntls_ca = "ca.pem"\n', "tls_ca needs tls_cert"),
+        (EXAMPLE + '\n[security]\npassword = "x"\n', "unknown key.*password"),
     ],
 )
 def test_bad_files_are_clear_errors(text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_cluster_toml(text)
+
+
+def test_security_and_connection_limits_read_back_equal(tmp_path: Path) -> None:
+    """Paths are relative to the file's directory; the secret of a secret_file stays there."""
+    (tmp_path / "secret.txt").write_text("a-secret-kept-in-its-own-file\n")
+    text = EXAMPLE + (
+        '\n[security]\nsecret_file = "secret.txt"\nclient_token = "a-token-of-the-clients"\n'
+        'tls_cert = "certs/node.pem"\ntls_key = "certs/node.key"\n'
+        "\n[limits]\nmax_connections = 64\nread_deadline = 2000\n"
+    )
+    path = tmp_path / "cluster.toml"
+    path.write_text(text)
+    cluster = load_cluster_file(path)
+    assert cluster.security == Security(
+        secret="a-secret-kept-in-its-own-file",
+        secret_file=tmp_path / "secret.txt",
+        client_token="a-token-of-the-clients",
+        tls_cert=tmp_path / "certs" / "node.pem",
+        tls_key=tmp_path / "certs" / "node.key",
+    )
+    assert cluster.security.tls_trust == tmp_path / "certs" / "node.pem"
+    assert cluster.connection_limits == ConnectionLimits(max_connections=64, read_deadline=2000)
+    rendered = render_cluster_toml(cluster)
+    assert "a-secret-kept-in-its-own-file" not in rendered
+    assert parse_cluster_toml(rendered) == cluster
+    inline = attrs.evolve(cluster, security=Security(secret="an-inline-secret-0123"))
+    assert parse_cluster_toml(render_cluster_toml(inline)) == inline
 
 
 def test_unknown_node_and_missing_file(tmp_path: Path) -> None:

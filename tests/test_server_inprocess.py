@@ -15,10 +15,10 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from dynref_io.client.native import Client
-from dynref_io.node.config_file import ClusterFile, NodeAddress, build_cluster_file
+from dynref_io.node.config_file import ClusterFile, NodeAddress, Security, build_cluster_file
 from dynref_io.node.local_cluster import free_ports
 from dynref_io.node.server import NodeServer
-from dynref_io.storage.stores import MemoryStorage
+from dynref_io.storage.stores import MemoryStorage, Storage
 
 T = TypeVar("T")
 
@@ -31,12 +31,20 @@ FAST_TIMERS = {
 }
 
 
-def cluster_file(count: int, **settings: Any) -> ClusterFile:
+SECRET = "a-cluster-secret-of-the-tests-0123456789"
+
+
+def cluster_file(count: int, security: Security | None = None, **settings: Any) -> ClusterFile:
     ports = free_ports(count)
     addresses = tuple(
         NodeAddress(f"n{i}", "127.0.0.1", port) for i, port in enumerate(ports, start=1)
     )
-    return build_cluster_file(addresses, {**FAST_TIMERS, **settings})
+    return build_cluster_file(addresses, {**FAST_TIMERS, **settings}, security)
+
+
+def secured_cluster_file(count: int, **settings: Any) -> ClusterFile:
+    """A cluster whose nodes share a secret the tests' strangers do not know."""
+    return cluster_file(count, Security(secret=SECRET), **settings)
 
 
 class BackgroundLoop:
@@ -57,12 +65,19 @@ class BackgroundLoop:
 
 
 @contextmanager
-def serving(cluster: ClusterFile, node_ids: list[str] | None = None) -> Iterator[list[NodeServer]]:
+def serving(
+    cluster: ClusterFile,
+    node_ids: list[str] | None = None,
+    *,
+    open_storage: Callable[[], Storage] = MemoryStorage,
+    log: Callable[[str], None] | None = None,
+) -> Iterator[list[NodeServer]]:
     """Start the given nodes (default: all) with memory stores; stop them however the test ends."""
     background = BackgroundLoop()
     chosen = node_ids or [address.node_id for address in cluster.addresses]
     servers = [
-        NodeServer(cluster, node_id, MemoryStorage, log=lambda _line: None) for node_id in chosen
+        NodeServer(cluster, node_id, open_storage, log=log or (lambda _line: None))
+        for node_id in chosen
     ]
     try:
         for server in servers:

@@ -20,8 +20,9 @@ from typing import Any
 from dynref.ring import key_position
 
 from dynref_io.cli import CommandError, Subcommand, UsageError
-from dynref_io.cli.store import host_port, timeout_seconds
+from dynref_io.cli.store import add_security_arguments, client_for, host_port, timeout_seconds
 from dynref_io.client.native import Client, DynrefError
+from dynref_io.node.config_file import ConfigError
 from dynref_io.wire.frames import RingReply
 
 LIST_FIELDS = ("down", "isolated", "connected")
@@ -34,6 +35,7 @@ def add_node_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=timeout_seconds, default=5.0, help="seconds to wait (default 5)"
     )
+    add_security_arguments(parser, "as the cluster file given by --config says, unless given")
 
 
 def add_peer_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +45,10 @@ def add_peer_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _client(arguments: argparse.Namespace) -> Client:
     host, port = arguments.node
-    return Client(host, port, timeout=arguments.timeout)
+    try:
+        return client_for(host, port, arguments)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _ranges_json(ring: RingReply) -> list[dict[str, Any]]:

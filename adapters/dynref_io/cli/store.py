@@ -7,6 +7,7 @@ import base64
 import binascii
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,15 @@ from typing import Any
 from dynref.causality import Mode
 
 from dynref_io.cli import EXIT_NOT_FOUND, CommandError, Subcommand, UsageError
-from dynref_io.client.native import Client, DynrefError, GetResult, NodeConnectionError
+from dynref_io.client.native import (
+    TOKEN_ENVIRONMENT_VARIABLE,
+    Client,
+    DynrefError,
+    GetResult,
+    NodeConnectionError,
+    tls_context,
+)
+from dynref_io.node.auth import check_node_security
 from dynref_io.node.config_file import (
     ClusterFile,
     ConfigError,
@@ -27,6 +36,7 @@ from dynref_io.node.local_cluster import (
     ClusterError,
     LocalCluster,
     create_cluster,
+    generated_security,
 )
 from dynref_io.node.server import run_node
 
@@ -170,6 +180,7 @@ def run_node_command(arguments: argparse.Namespace) -> int:
     cluster = node_cluster(arguments)
     try:
         own = cluster.address_of(arguments.id)
+        check_node_security(arguments.host, cluster.security)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     http_port = arguments.http if arguments.http is not None else own.http_port
@@ -188,6 +199,13 @@ def run_node_command(arguments: argparse.Namespace) -> int:
 
 def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    create = actions.add_parser(
+        "create",
+        help="write DIR/cluster.toml with a fresh cluster secret, start nothing",
+        description="Write DIR/cluster.toml (mode 0600) for a new cluster, with a fresh cluster "
+        "secret the nodes prove to each other, and a client token with --client-token. Copy it "
+        "to every machine of a cluster, or start it here with `cluster start --dir DIR`.",
+    )
     start = actions.add_parser(
         "start",
         help="create (or restart) a local cluster",
@@ -196,14 +214,22 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
         "process started for it (node id and pid) and all are connected; exits 1 when a node "
         "failed to start (its log is shown), after stopping the others.",
     )
-    start.add_argument("--nodes", type=int, help="number of nodes of a new cluster (default 5)")
-    start.add_argument("--base-port", type=int, help="port of n1; the others follow")
-    start.add_argument(
-        "--http",
-        action="store_true",
-        help="give every node of a new cluster an HTTP API port (written to cluster.toml)",
-    )
-    add_setting_flags(start)
+    for action in (create, start):
+        action.add_argument(
+            "--nodes", type=int, help="number of nodes of a new cluster (default 5)"
+        )
+        action.add_argument("--base-port", type=int, help="port of n1; the others follow")
+        action.add_argument(
+            "--http",
+            action="store_true",
+            help="give every node of a new cluster an HTTP API port (written to cluster.toml)",
+        )
+        action.add_argument(
+            "--client-token",
+            action="store_true",
+            help="also generate a token every client must present",
+        )
+        add_setting_flags(action)
     actions.add_parser(
         "status",
         help="a table of the nodes",
@@ -228,6 +254,10 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_cluster_command(arguments: argparse.Namespace) -> int:
     try:
+        if arguments.action == "create":
+            _create_cluster(arguments)
+            print(f"wrote {arguments.dir / CLUSTER_FILE} (keep it private: it holds the secret)")
+            return 0
         if arguments.action == "start":
             return _start_cluster(arguments)
         cluster = LocalCluster(arguments.dir)
@@ -257,22 +287,38 @@ def _known_node(cluster: LocalCluster, node_id: str) -> str:
     return node_id
 
 
+def _create_cluster(arguments: argparse.Namespace) -> LocalCluster:
+    if (arguments.dir / CLUSTER_FILE).exists():
+        raise UsageError(f"{arguments.dir} holds a cluster already")
+    nodes = 5 if arguments.nodes is None else arguments.nodes
+    if nodes < 1:
+        raise UsageError("--nodes must be at least 1")
+    security = generated_security(client_token=arguments.client_token)
+    return create_cluster(
+        arguments.dir,
+        nodes,
+        arguments.base_port,
+        settings_from(arguments),
+        http=arguments.http,
+        security=security,
+    )
+
+
 def _start_cluster(arguments: argparse.Namespace) -> int:
     settings = settings_from(arguments)
     creating = (
-        arguments.nodes is not None or arguments.base_port is not None or settings or arguments.http
+        arguments.nodes is not None
+        or arguments.base_port is not None
+        or settings
+        or arguments.http
+        or arguments.client_token
     )
     if (arguments.dir / CLUSTER_FILE).exists():
         if creating:
             raise UsageError(f"{arguments.dir} holds a cluster already; start it with --dir only")
         cluster = LocalCluster(arguments.dir)
     else:
-        nodes = 5 if arguments.nodes is None else arguments.nodes
-        if nodes < 1:
-            raise UsageError("--nodes must be at least 1")
-        cluster = create_cluster(
-            arguments.dir, nodes, arguments.base_port, settings, http=arguments.http
-        )
+        cluster = _create_cluster(arguments)
     print(
         f"starting {len(cluster.node_ids)} nodes in {arguments.dir} (logs in DIR/<node>/node.log)",
         file=sys.stderr,
@@ -297,20 +343,54 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=timeout_seconds, default=10.0, help="seconds to wait (default 10)"
     )
+    add_security_arguments(parser, "with --dir, read from the cluster file unless given")
+
+
+def add_security_arguments(parser: argparse.ArgumentParser, defaults: str) -> None:
+    security = parser.add_argument_group(f"security ({defaults})")
+    security.add_argument(
+        "--config", type=Path, help="read the client token and TLS settings from this file"
+    )
+    security.add_argument(
+        "--token", help=f"the cluster's client token (default: ${TOKEN_ENVIRONMENT_VARIABLE})"
+    )
+    security.add_argument(
+        "--tls-ca", type=Path, metavar="FILE", help="use TLS, trusting the certificates in FILE"
+    )
 
 
 def connect(arguments: argparse.Namespace) -> Client:
-    if arguments.node is not None:
-        host, port = arguments.node
-        return Client(host, port, timeout=arguments.timeout)
     try:
-        cluster = LocalCluster(arguments.dir)
+        if arguments.node is not None:
+            host, port = arguments.node
+            return client_for(host, port, arguments)
+        local = LocalCluster(arguments.dir)
     except (ClusterError, ConfigError) as exc:
         raise UsageError(str(exc)) from None
-    for node_id in cluster.node_ids:
-        if cluster.pid(node_id) is not None:
-            return cluster.client(node_id, timeout=arguments.timeout)
+    for node_id in local.node_ids:
+        if local.pid(node_id) is not None:
+            address = local.address(node_id)
+            return client_for(address.host, address.port, arguments, local.cluster)
     raise CommandError(f"no node of the cluster in {arguments.dir} is running")
+
+
+def client_for(
+    host: str, port: int, arguments: argparse.Namespace, cluster: ClusterFile | None = None
+) -> Client:
+    """A client with the token and TLS trust of the flags, else the environment, else the
+    cluster file (`cluster`, or the one --config names). ConfigError for a bad --config."""
+    if cluster is None and arguments.config is not None:
+        cluster = load_cluster_file(arguments.config)
+    security = None if cluster is None else cluster.security
+    token = arguments.token or os.environ.get(TOKEN_ENVIRONMENT_VARIABLE) or None
+    if token is None and security is not None:
+        token = security.client_token
+    trust = arguments.tls_ca or (None if security is None else security.tls_trust)
+    try:
+        tls = None if trust is None else tls_context(trust)
+    except OSError as exc:
+        raise UsageError(f"cannot load the TLS trust file {trust}: {exc}") from None
+    return Client(host, port, timeout=arguments.timeout, token=token, tls=tls)
 
 
 def add_put_arguments(parser: argparse.ArgumentParser) -> None:

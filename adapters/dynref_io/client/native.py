@@ -7,8 +7,13 @@
 
 Keys and values are bytes, or str (sent as UTF-8). A get answers every sibling and a context;
 writing with that context supersedes exactly the siblings it saw. Failures are exceptions: the
-node's answers (`QuorumError`, `InvalidContextError`, ...) and the connection's
-(`NodeConnectionError`, `RequestTimeoutError`), all `DynrefError`s.
+node's answers (`QuorumError`, `InvalidContextError`, `OverloadedError`, ...) and the
+connection's (`NodeConnectionError`, `RequestTimeoutError`), all `DynrefError`s.
+
+A cluster whose file sets `client_token` wants it first on every connection: pass
+`token=...` (the command line reads it from the cluster file, `--token` or the
+`DYNREF_CLIENT_TOKEN` environment variable). A cluster with TLS wants `tls=tls_context(ca)`,
+with `ca` the certificate (or authority) the nodes' certificates are checked against.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ import asyncio
 import contextlib
 import itertools
 import socket
+import ssl
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -39,10 +46,12 @@ from dynref.messages import (
 
 from dynref_io.wire.codec import DecodeError, FrameReader, encode, read_frames
 from dynref_io.wire.frames import (
+    ClientHello,
     ClientReplyFrame,
     ErrorFrame,
     FaultReply,
     FaultRequest,
+    Overloaded,
     RingReply,
     RingRequest,
     StatusReply,
@@ -51,6 +60,7 @@ from dynref_io.wire.frames import (
 )
 
 DEFAULT_TIMEOUT_S = 10.0
+TOKEN_ENVIRONMENT_VARIABLE = "DYNREF_CLIENT_TOKEN"
 LIST_FIELDS = ("down", "isolated", "connected")
 """Status fields that travel as comma-separated node ids; `status()` returns them as lists."""
 
@@ -102,12 +112,26 @@ class UnavailableError(DynrefError):
         self.reason = reason
 
 
+class OverloadedError(DynrefError):
+    """The node refused the request unseen, too busy to queue it: retrying later is safe."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"overloaded: {reason}")
+        self.reason = reason
+
+
 class NodeConnectionError(DynrefError, ConnectionError):
     """The node cannot be reached, closed the connection, or said something unintelligible."""
 
 
 class RequestTimeoutError(DynrefError, TimeoutError):
     """The node did not answer in time (the outcome of a write is then unknown)."""
+
+
+def tls_context(trusted: Path | str | None = None) -> ssl.SSLContext:
+    """A TLS context that checks a node's certificate (and its host name) against `trusted`, a
+    PEM file of certificates, or the system's authorities when None."""
+    return ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=trusted)
 
 
 def to_bytes(data: Data) -> bytes:
@@ -142,12 +166,20 @@ def _status_dict(reply: StatusReply) -> dict[str, Any]:
     return status
 
 
-ANSWER_TYPES = (ClientReplyFrame, StatusReply, FaultReply, RingReply)
+ANSWER_TYPES = (ClientReplyFrame, StatusReply, FaultReply, RingReply, Overloaded)
 """The frames a node answers requests with; anything else ends the connection."""
 
 
 def _answer_id(frame: WireObject | DecodeError) -> int | None:
     return frame.request_id if isinstance(frame, ANSWER_TYPES) else None
+
+
+def _request_result(reply: WireObject, where: str) -> ClientResult:
+    if isinstance(reply, Overloaded):
+        raise OverloadedError(reply.reason)
+    if not isinstance(reply, ClientReplyFrame):
+        raise _unexpected(reply, where)
+    return reply.result
 
 
 def _unexpected(frame: WireObject | DecodeError | None, where: str) -> NodeConnectionError:
@@ -161,8 +193,17 @@ def _unexpected(frame: WireObject | DecodeError | None, where: str) -> NodeConne
 class AsyncClient:
     """A connection to one node; many requests may be in flight on it at once."""
 
-    def __init__(self, host: str, port: int, timeout: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        *,
+        token: str | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.host, self.port, self.timeout = host, port, timeout
+        self._token, self._tls = token, tls
         self._where = f"node {host}:{port}"
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[WireObject]] = {}
@@ -188,11 +229,16 @@ class AsyncClient:
         async with self._connecting:
             if self._writer is not None:
                 return
+            tls: dict[str, Any] = {}
+            if self._tls is not None:
+                tls = {"ssl": self._tls, "server_hostname": self.host}
             try:
                 async with asyncio.timeout(self.timeout):
-                    reader, writer = await asyncio.open_connection(self.host, self.port)
+                    reader, writer = await asyncio.open_connection(self.host, self.port, **tls)
             except (OSError, TimeoutError) as exc:
                 raise NodeConnectionError(f"cannot connect to {self._where}: {exc}") from exc
+            if self._token is not None:
+                writer.write(encode(ClientHello(self._token)))
             self._writer = writer
             self._reader_task = asyncio.create_task(self._read_answers(reader))
 
@@ -243,9 +289,7 @@ class AsyncClient:
     async def _request(self, make: Callable[[int], ClientRequest]) -> GetResult | None:
         request: ClientRequest = make(next(self._ids))
         reply = await self._exchange(request)
-        if not isinstance(reply, ClientReplyFrame):
-            raise _unexpected(reply, self._where)
-        return _check_result(reply.result)
+        return _check_result(_request_result(reply, self._where))
 
     async def _exchange(self, frame: AdminRequest) -> WireObject:
         await self.connect()
@@ -304,8 +348,17 @@ class AsyncClient:
 class Client:
     """A blocking client over a plain socket: one request at a time."""
 
-    def __init__(self, host: str, port: int, timeout: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        *,
+        token: str | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.host, self.port, self.timeout = host, port, timeout
+        self._token, self._tls = token, tls
         self._where = f"node {host}:{port}"
         self._ids = itertools.count(1)
         self._socket: socket.socket | None = None
@@ -360,18 +413,24 @@ class Client:
         return reply
 
     def _result(self, request: ClientRequest) -> ClientResult:
-        reply = self._exchange(request)
-        if not isinstance(reply, ClientReplyFrame):
-            raise _unexpected(reply, self._where)
-        return reply.result
+        return _request_result(self._exchange(request), self._where)
 
     def _connect(self) -> socket.socket:
         if self._socket is None:
             try:
-                self._socket = socket.create_connection((self.host, self.port), self.timeout)
+                sock = socket.create_connection((self.host, self.port), self.timeout)
             except OSError as exc:
                 raise NodeConnectionError(f"cannot connect to {self._where}: {exc}") from exc
-            self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if self._tls is not None:
+                    sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+                if self._token is not None:
+                    sock.sendall(encode(ClientHello(self._token)))
+            except OSError as exc:
+                sock.close()
+                raise NodeConnectionError(f"cannot connect to {self._where}: {exc}") from exc
+            self._socket = sock
             self._frames, self._ready = FrameReader(), []
         return self._socket
 

@@ -27,6 +27,18 @@ the same file: ring, quorums, mode and timers have to agree across the cluster.
     max_siblings = 100
     max_object_bytes = 1179648
     merkle_depth = 0        # anti-entropy exchange depth; 0 chooses it per range
+    max_connections = 512   # each node's connections, peers' and clients' alike
+    read_deadline = 10000   # ms to complete a frame once started (and each handshake step)
+    idle_timeout = 300000   # ms a client connection may stay silent with nothing outstanding
+    queue_bytes = 67108864  # bytes held until released; beyond, clients get Overloaded
+    connection_bytes = 8388608  # bytes one connection may have held; beyond, it is not read
+
+    [security]              # docs/operations.md, "Trust model"
+    secret = "..."          # or secret_file = "path": the cluster secret peers must prove
+    client_token = "..."    # optional: clients must present it
+    tls_cert = "node.pem"   # optional TLS on every connection: certificate chain,
+    tls_key = "node.key"    # its private key,
+    tls_ca = "ca.pem"       # and what peers and clients verify it against (default: tls_cert)
 
     [ring]
     strategy = "random-tokens"   # random-tokens | equal-partitions
@@ -44,6 +56,7 @@ Unknown sections or keys are errors, so that a typo never silently falls back to
 Values are checked when the file is loaded, each error naming its field (REQ-CONF-1): quorums
 within N, N within the number of nodes, no two listeners on one address, a value size that
 fits in a frame, a Merkle depth and a ring size within range.
+Relative paths in [security] are relative to the file's directory.
 """
 
 from __future__ import annotations
@@ -85,6 +98,17 @@ LIMIT_KEYS = (
     "max_object_bytes",
     "merkle_depth",
 )
+CONNECTION_LIMIT_KEYS = (
+    "max_connections",
+    "read_deadline",
+    "idle_timeout",
+    "queue_bytes",
+    "connection_bytes",
+)
+SECURITY_KEYS = ("secret", "secret_file", "client_token", "tls_cert", "tls_key", "tls_ca")
+SECURITY_PATH_KEYS = ("secret_file", "tls_cert", "tls_key", "tls_ca")
+MIN_SECRET_CHARS = 16
+"""A shorter secret or client token is refused: it could be guessed."""
 RING_KEYS = ("strategy", "tokens_per_capacity", "partitions")
 NODE_KEYS = ("id", "host", "port", "capacity", "http_port")
 
@@ -104,12 +128,70 @@ class NodeAddress:
 
 
 @attrs.frozen
+class ConnectionLimits:
+    """What one node grants its connections (docs/operations.md, "Connection limits")."""
+
+    max_connections: int = 512
+    read_deadline: int = 10_000
+    """Milliseconds to complete a frame once its first byte arrived, and each handshake step."""
+    idle_timeout: int = 300_000
+    """Milliseconds a client connection may send nothing while no request of it is pending."""
+    queue_bytes: int = 64 * 1024 * 1024
+    """Bytes of frames held until their batch is released, all connections together."""
+    connection_bytes: int = 8 * 1024 * 1024
+    """Bytes of frames of one connection held until their batch is released."""
+
+    def __attrs_post_init__(self) -> None:
+        for name in CONNECTION_LIMIT_KEYS:
+            value = getattr(self, name)
+            if type(value) is not int or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+
+
+@attrs.frozen
+class Security:
+    """Who may talk to the nodes (docs/operations.md, "Trust model"). Paths are absolute."""
+
+    secret: str | None = None
+    """The cluster secret a peer proves it knows; None: peers prove nothing, and the node may
+    listen on loopback only."""
+    secret_file: Path | None = None
+    """Where `secret` was read from, when it is not written in the cluster file itself."""
+    client_token: str | None = None
+    """When set, every client connection opens by presenting it."""
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_ca: Path | None = None
+
+    def __attrs_post_init__(self) -> None:
+        for name, value in (("secret", self.secret), ("client_token", self.client_token)):
+            if value is not None and len(value) < MIN_SECRET_CHARS:
+                raise ConfigError(f"{name} must be at least {MIN_SECRET_CHARS} characters long")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("tls_cert and tls_key go together")
+        if self.tls_ca is not None and self.tls_cert is None:
+            raise ConfigError("tls_ca needs tls_cert and tls_key")
+
+    @property
+    def secret_key(self) -> bytes:
+        """The key of the handshake's proofs: empty without a secret (proving nothing)."""
+        return (self.secret or "").encode("utf-8")
+
+    @property
+    def tls_trust(self) -> Path | None:
+        """What a node's certificate is verified against (None: no TLS)."""
+        return self.tls_ca or self.tls_cert
+
+
+@attrs.frozen
 class ClusterFile:
     """Everything a node process needs: the core's config plus addresses and runtime settings."""
 
     config: ClusterConfig
     addresses: tuple[NodeAddress, ...]
     tick_interval: int = DEFAULT_TICK_INTERVAL_MS
+    connection_limits: ConnectionLimits = ConnectionLimits()
+    security: Security = Security()
 
     def address_of(self, node_id: str) -> NodeAddress:
         for address in self.addresses:
@@ -122,9 +204,14 @@ class ClusterFile:
 def build_cluster_file(
     addresses: tuple[NodeAddress, ...],
     settings: Mapping[str, Any] | None = None,
+    security: Security | None = None,
 ) -> ClusterFile:
-    """Validate addresses and flat settings (any key of the file's sections) into a ClusterFile."""
+    """Validate addresses and flat settings (any key of the file's sections but [security])
+    into a ClusterFile."""
     settings = dict(settings or {})
+    connection_limits = ConnectionLimits(
+        **{k: settings.pop(k) for k in CONNECTION_LIMIT_KEYS if k in settings}
+    )
     tick_interval = settings.pop("tick_interval", DEFAULT_TICK_INTERVAL_MS)
     if type(tick_interval) is not int or tick_interval < 1:
         raise ConfigError(f"tick_interval must be a positive integer, got {tick_interval!r}")
@@ -150,7 +237,13 @@ def build_cluster_file(
             raise
         raise ConfigError(str(exc)) from exc
     check_ranges(config)
-    return ClusterFile(config=config, addresses=addresses, tick_interval=tick_interval)
+    return ClusterFile(
+        config=config,
+        addresses=addresses,
+        tick_interval=tick_interval,
+        connection_limits=connection_limits,
+        security=security or Security(),
+    )
 
 
 def check_addresses(addresses: tuple[NodeAddress, ...]) -> None:
@@ -205,7 +298,11 @@ def check_ranges(config: ClusterConfig) -> None:
             raise ConfigError(f"partitions: {exc}") from exc
 
 
-def parse_cluster_toml(text: str, source: str = "<config>") -> ClusterFile:
+def parse_cluster_toml(
+    text: str, source: str = "<config>", base_dir: Path | None = None
+) -> ClusterFile:
+    """The ClusterFile `text` describes; relative paths in it are relative to `base_dir`
+    (default: the working directory)."""
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -213,8 +310,9 @@ def parse_cluster_toml(text: str, source: str = "<config>") -> ClusterFile:
     sections = {
         "cluster": CLUSTER_KEYS,
         "timers": (*TIMER_KEYS, "tick_interval"),
-        "limits": LIMIT_KEYS,
+        "limits": (*LIMIT_KEYS, *CONNECTION_LIMIT_KEYS),
         "ring": RING_KEYS,
+        "security": SECURITY_KEYS,
     }
     unknown = set(document) - set(sections) - {"nodes"}
     if unknown:
@@ -227,14 +325,34 @@ def parse_cluster_toml(text: str, source: str = "<config>") -> ClusterFile:
         extra = set(table) - set(allowed)
         if extra:
             raise ConfigError(f"{source}: unknown key(s) in [{section}]: {sorted(extra)}")
-        settings.update(table)
+        if section != "security":
+            settings.update(table)
     nodes = document.get("nodes")
     if not isinstance(nodes, list) or not nodes:
         raise ConfigError(f"{source}: at least one [[nodes]] entry is required")
     try:
-        return build_cluster_file(tuple(_node_address(entry) for entry in nodes), settings)
+        security = _security(document.get("security", {}), base_dir or Path.cwd())
+        addresses = tuple(_node_address(entry) for entry in nodes)
+        return build_cluster_file(addresses, settings, security)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from exc
+
+
+def _security(table: dict[str, Any], base_dir: Path) -> Security:
+    for name, value in table.items():
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"[security] {name} must be a non-empty string")
+    paths = {name: base_dir / table[name] for name in SECURITY_PATH_KEYS if name in table}
+    secret = table.get("secret")
+    secret_file = paths.get("secret_file")
+    if secret_file is not None:
+        if secret is not None:
+            raise ConfigError("give secret or secret_file, not both")
+        try:
+            secret = secret_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read secret_file {secret_file}: {exc}") from exc
+    return Security(secret=secret, client_token=table.get("client_token"), **paths)
 
 
 def _node_address(entry: object) -> NodeAddress:
@@ -264,7 +382,7 @@ def load_cluster_file(path: Path) -> ClusterFile:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
-    return parse_cluster_toml(text, source=str(path))
+    return parse_cluster_toml(text, source=str(path), base_dir=path.parent.absolute())
 
 
 def render_cluster_toml(cluster: ClusterFile) -> str:
@@ -276,6 +394,8 @@ def render_cluster_toml(cluster: ClusterFile) -> str:
     lines += _assignments(config, TIMER_KEYS)
     lines += [f"tick_interval = {cluster.tick_interval}", "", "[limits]"]
     lines += _assignments(config, LIMIT_KEYS)
+    lines += _assignments(cluster.connection_limits, CONNECTION_LIMIT_KEYS)
+    lines += _security_lines(cluster.security)
     lines += ["", "[ring]", f'strategy = "{config.ring.strategy.value}"']
     lines += _assignments(config.ring, ("tokens_per_capacity", "partitions"))
     for address in cluster.addresses:
@@ -285,6 +405,16 @@ def render_cluster_toml(cluster: ClusterFile) -> str:
         if address.http_port is not None:
             lines += [f"http_port = {address.http_port}"]
     return "\n".join(lines) + "\n"
+
+
+def _security_lines(security: Security) -> list[str]:
+    values = attrs.asdict(security, recurse=False)
+    if security.secret_file is not None:
+        del values["secret"]  # it stays in its own file
+    assigned = [f"{name} = {_quoted(str(value))}" for name, value in values.items() if value]
+    if not assigned:
+        return []
+    return ["", "[security]  # keep this file readable by the nodes' user only", *assigned]
 
 
 def _assignments(source: object, names: tuple[str, ...]) -> list[str]:

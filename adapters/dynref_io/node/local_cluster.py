@@ -2,7 +2,7 @@
 
 Layout of a cluster directory:
 
-    DIR/cluster.toml        the config every node reads
+    DIR/cluster.toml        the config every node reads, with the cluster secret (mode 0600)
     DIR/n1/node.sqlite3     n1's durable state (delete the directory to simulate disk loss)
     DIR/n1/node.log         n1's stdout and stderr
     DIR/n1/node.pid         the pid of n1's process while it runs
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -27,10 +28,11 @@ from typing import Any
 import dynref
 
 import dynref_io
-from dynref_io.client.native import Client, DynrefError
+from dynref_io.client.native import Client, DynrefError, tls_context
 from dynref_io.node.config_file import (
     ClusterFile,
     NodeAddress,
+    Security,
     build_cluster_file,
     load_cluster_file,
     render_cluster_toml,
@@ -62,6 +64,19 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
             sock.close()
 
 
+def generated_security(client_token: bool = False) -> Security:
+    """A fresh cluster secret (and client token, if asked): 32 random bytes each, as hex."""
+    token = secrets.token_hex(32) if client_token else None
+    return Security(secret=secrets.token_hex(32), client_token=token)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Create `path` readable and writable by its owner only: it holds the cluster secret."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
 def create_cluster(
     directory: Path,
     node_count: int,
@@ -69,9 +84,11 @@ def create_cluster(
     settings: Mapping[str, Any] | None = None,
     host: str = "127.0.0.1",
     http: bool = False,
+    security: Security | None = None,
 ) -> LocalCluster:
-    """Write DIR/cluster.toml for nodes n1..nN on consecutive ports (or free ones); with
-    `http`, each node also gets an HTTP API port (free ones, or those after the node ports)."""
+    """Write DIR/cluster.toml for nodes n1..nN on consecutive ports (or free ones), with a
+    fresh cluster secret unless `security` says otherwise; with `http`, each node also gets an
+    HTTP API port (free ones, or those after the node ports)."""
     if node_count < 1:
         raise ClusterError("a cluster needs at least one node")
     config_path = directory / CLUSTER_FILE
@@ -87,9 +104,9 @@ def create_cluster(
         NodeAddress(f"n{i}", host, port, http_port=http_port)
         for i, (port, http_port) in enumerate(zip(ports, http_ports, strict=False), start=1)
     )
-    cluster = build_cluster_file(addresses, settings)
+    cluster = build_cluster_file(addresses, settings, security or generated_security())
     directory.mkdir(parents=True, exist_ok=True)
-    config_path.write_text(render_cluster_toml(cluster), encoding="utf-8")
+    write_private(config_path, render_cluster_toml(cluster))
     return LocalCluster(directory)
 
 
@@ -127,8 +144,13 @@ class LocalCluster:
         return self.directory / node_id
 
     def client(self, node_id: str, timeout: float = 10.0) -> Client:
+        """A client of the node, with the cluster's client token and TLS settings."""
         address = self.address(node_id)
-        return Client(address.host, address.port, timeout=timeout)
+        security = self.cluster.security
+        tls = None if security.tls_trust is None else tls_context(security.tls_trust)
+        return Client(
+            address.host, address.port, timeout=timeout, token=security.client_token, tls=tls
+        )
 
     # ------------------------------------------------------------ processes
 

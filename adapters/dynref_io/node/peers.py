@@ -1,7 +1,8 @@
 """Outbound node-to-node links: one connection per peer, reconnecting with capped backoff.
 
 A node sends to a peer only on its own outbound connection to it, and receives from a peer only
-on the connection that peer opened (greeted by `PeerHello`); the server handles those. A message
+on the connection that peer opened; the server handles those. A link counts as connected once
+the handshake of `auth` succeeded: both sides proved the cluster secret. A message
 for a peer that is unreachable, isolated or too far behind is dropped: the core's timeouts,
 probes, handoff and anti-entropy are built for lost messages, and queueing them here would only
 deliver stale traffic late.
@@ -12,13 +13,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import ssl
 from collections.abc import Callable, Iterable
 
 from dynref.messages import Message
 
+from dynref_io.node.auth import HandshakeError, PeerCredentials, enable_keepalive, greet_peer
 from dynref_io.node.config_file import NodeAddress
 from dynref_io.wire.codec import DecodeError, encode, read_frame
-from dynref_io.wire.frames import ErrorFrame, PeerHello
+from dynref_io.wire.frames import ErrorFrame
 
 INITIAL_BACKOFF_S = 0.05
 MAX_BACKOFF_S = 1.0
@@ -26,16 +29,26 @@ MAX_BACKOFF_S = 1.0
 HEALTHY_CONNECTION_S = 2.0
 # Beyond this many unsent bytes a peer is not keeping up; further messages to it are dropped.
 MAX_PENDING_BYTES = 32 * 1024 * 1024
-CONNECT_TIMEOUT_S = 2.0
+CONNECT_TIMEOUT_S = 5.0
+"""To connect, agree on TLS when it is configured, and complete the handshake."""
 
 
 class PeerLink:
     """The outbound connection to one peer, kept open by a background task."""
 
-    def __init__(self, self_id: str, peer: NodeAddress, log: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        self_id: str,
+        peer: NodeAddress,
+        log: Callable[[str], None],
+        credentials: PeerCredentials,
+    ) -> None:
         self._self_id = self_id
         self.peer = peer
         self._log = log
+        self._credentials = credentials
+        self._refusal: str | None = None
+        """The last handshake failure logged, so that a retry loop logs it once."""
         self._writer: asyncio.StreamWriter | None = None
         self._unflushed: list[bytes] = []
         self._task: asyncio.Task[None] | None = None
@@ -84,6 +97,11 @@ class PeerLink:
             started = loop.time()
             try:
                 await self._connect_and_wait()
+            except (HandshakeError, ssl.SSLError) as failure:
+                # A misconfiguration, not an outage: said even before any success, once per cause.
+                if str(failure) != self._refusal:
+                    self._log(f"{self._self_id}: peer {self.peer.node_id} refused: {failure}")
+                    self._refusal = str(failure)
             except (OSError, TimeoutError) as exc:
                 if self._reachable is True:  # one line per outage, not one per retry
                     self._log(f"{self._self_id}: peer {self.peer.node_id} unreachable: {exc}")
@@ -97,13 +115,25 @@ class PeerLink:
             backoff = min(backoff * 2, MAX_BACKOFF_S)
 
     async def _connect_and_wait(self) -> None:
-        """Connect, greet, and return when the connection closes."""
+        """Connect, complete the handshake, and return when the connection closes."""
+        peer, tls = self.peer, self._credentials.tls
         # asyncio.timeout rather than wait_for: in 3.11 wait_for may swallow a cancellation
         # that races with the connection completing, and `stop` would wait forever.
         async with asyncio.timeout(CONNECT_TIMEOUT_S):
-            reader, writer = await asyncio.open_connection(self.peer.host, self.peer.port)
-        writer.write(encode(PeerHello(self._self_id)))
+            if tls is None:
+                reader, writer = await asyncio.open_connection(peer.host, peer.port)
+            else:
+                reader, writer = await asyncio.open_connection(
+                    peer.host, peer.port, ssl=tls, server_hostname=peer.host
+                )
+            try:
+                enable_keepalive(writer)
+                await greet_peer(reader, writer, self._self_id, peer.node_id, self._credentials.key)
+            except BaseException:
+                writer.close()
+                raise
         self._writer = writer
+        self._refusal = None
         if self._reachable is False:
             self._log(f"{self._self_id}: peer {self.peer.node_id} reachable again")
         self._reachable = True
@@ -126,10 +156,16 @@ class PeerLinks:
     """All outbound links of a node, and the fault injection that cuts some of them."""
 
     def __init__(
-        self, self_id: str, peers: Iterable[NodeAddress], log: Callable[[str], None]
+        self,
+        self_id: str,
+        peers: Iterable[NodeAddress],
+        log: Callable[[str], None],
+        credentials: PeerCredentials,
     ) -> None:
         self._links = {
-            peer.node_id: PeerLink(self_id, peer, log) for peer in peers if peer.node_id != self_id
+            peer.node_id: PeerLink(self_id, peer, log, credentials)
+            for peer in peers
+            if peer.node_id != self_id
         }
         self.isolated: frozenset[str] = frozenset()
         # The last message encoded and its frame: a coordinator sends the same Replicate or

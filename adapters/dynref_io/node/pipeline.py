@@ -46,6 +46,8 @@ class Batch:
     sends: list[Send] = attrs.Factory(list)
     replies: list[Reply] = attrs.Factory(list)
     events: int = 0
+    submitted: int = 0
+    """Of `events`, those submitted to the runtime (not its own ticks)."""
 
 
 class CommitPipeline:
@@ -58,12 +60,14 @@ class CommitPipeline:
         log: Callable[[str], None],
         on_commit_end: Callable[[], None],
         on_failure: Callable[[], None],
+        on_release: Callable[[Batch], None] = lambda _batch: None,
     ) -> None:
         self._node_id = node_id
         self._outbox = outbox
         self._log = log
         self._on_commit_end = on_commit_end
         self._on_failure = on_failure
+        self._on_release = on_release
         # SQLite connections belong to the thread that opened them: every storage call runs on
         # this one thread, so that a commit's fsync never blocks the event loop, and commits
         # run one after another in the order they were handed over.
@@ -171,6 +175,7 @@ class CommitPipeline:
             outbox.reply(reply.request_id, reply.result)
         if batch.sends or batch.replies:
             outbox.flush()
+        self._on_release(batch)
 
     def _on_store_failure(self, error: Exception) -> None:
         message = f"{self._node_id}: the store cannot be written, stopping: {error}"

@@ -70,10 +70,16 @@ class NodeRuntime:
         self._tick_interval = tick_interval
         self._log = log
         self._pipeline = CommitPipeline(
-            node_id, outbox, log, on_commit_end=self._after_commit, on_failure=self._end
+            node_id,
+            outbox,
+            log,
+            on_commit_end=self._after_commit,
+            on_failure=self._end,
+            on_release=self._on_release,
         )
         self._state: NodeState | None = None
         self._inbox: list[Event] = []
+        self._held = 0  # events submitted whose batch is not yet released
         self._room = asyncio.Event()
         self._room.set()
         self._next_tick = 0
@@ -124,19 +130,31 @@ class NodeRuntime:
         await pipeline.commit_now(Batch(prepared=[storage.prepare(started.ready.writes)]))
         self._raise_failure()
 
-    def submit(self, event: Event) -> None:
-        """Queue an event for the next batch."""
-        if isinstance(event, Request):
-            request_id = event.request.request_id
-            if self._pipeline.failure is not None:
+    def submit(self, event: Event) -> bool:
+        """Queue an event for the next batch. False when the node has failed: a client request
+        is then answered with an error at once, and the runtime holds nothing of the event."""
+        if self._pipeline.failure is not None:
+            if isinstance(event, Request):
+                request_id = event.request.request_id
                 self._pipeline.answer_with_error(request_id, str(self._pipeline.failure))
-                return
-            self._pipeline.owe(request_id)
+            return False
+        if isinstance(event, Request):
+            self._pipeline.owe(event.request.request_id)
         self._inbox.append(event)
+        self._held += 1
         if self._running and not self._step_scheduled:
             self._schedule_step()
         if len(self._inbox) >= MAX_QUEUED_EVENTS:
             self._room.clear()
+        return True
+
+    @property
+    def held_events(self) -> int:
+        """Events submitted whose batch is not yet released: queued, stepped into a batch
+        waiting for its commit, or committing. They leave the node in the order submitted (a
+        batch takes the whole queue, and batches are released in order); the server's byte
+        budget counts their bytes until then."""
+        return self._held
 
     async def wait_for_room(self) -> None:
         """Wait while the queue is full: connections stop reading, and TCP pushes back on the
@@ -180,6 +198,7 @@ class NodeRuntime:
         and hand it to the pipeline."""
         self._raise_failure()
         events, self._inbox = self._inbox, []
+        taken = len(events)
         self._room.set()
         now = self._clock()
         if now >= self._next_tick:
@@ -195,6 +214,7 @@ class NodeRuntime:
         self._state = state
         self.steps += len(events)
         batch.events += len(events)
+        batch.submitted += taken
         self._pipeline.hand_over(batch)
 
     async def drain(self) -> None:
@@ -256,6 +276,9 @@ class NodeRuntime:
             self.step_ready()
         except BaseException as error:  # a defect: `run` raises it
             self._pipeline.fail(error)
+
+    def _on_release(self, batch: Batch) -> None:
+        self._held -= batch.submitted
 
     def _after_commit(self) -> None:
         if self._running and self._inbox and not self._step_scheduled:

@@ -1,11 +1,13 @@
 """One node as a process: a TCP listener for peers and clients around a `NodeRuntime`.
 
 A single port serves both kinds of connection; the first frame tells which. A node connection
-starts with `PeerHello` and carries node-to-node messages one way (see `peers`); a client
-connection carries requests (with the client's own request ids, remapped here to node-unique
-ids and back), status and fault-injection requests. A frame that fails to decode, is too large
-or is not expected on its connection gets an `ErrorFrame` and the connection is closed; the
-node goes on serving everyone else.
+starts with the handshake of `auth` (the peer proves the cluster secret) and then carries
+node-to-node messages one way (see `peers`); a client connection (opened by `ClientHello` when
+the node requires a client token) carries requests (with the client's own request ids, remapped
+here to node-unique ids and back), status and fault-injection requests. A frame that fails to
+decode, is too large or is not expected on its connection gets an `ErrorFrame` and the
+connection is closed; so does a connection beyond the cap, or past a deadline of `connections`.
+The node goes on serving everyone else.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import contextlib
 import fcntl
 import os
+import resource
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -34,17 +37,34 @@ from dynref.messages import (
 
 from dynref_io.http.server import HttpApi
 from dynref_io.node.admin import ring_reply
+from dynref_io.node.auth import (
+    accept_peer,
+    check_bind_address,
+    enable_keepalive,
+    peer_credentials,
+    server_tls,
+    token_matches,
+)
 from dynref_io.node.basics import NodeFailure, run_event_loop, with_traceback
 from dynref_io.node.config_file import ClusterFile
+from dynref_io.node.connections import (
+    ConnectionReader,
+    ConnectionTimeoutError,
+    InboundBudget,
+    RefusedError,
+    rejection,
+)
 from dynref_io.node.peers import PeerLinks
-from dynref_io.node.runtime import NodeRuntime, log_line, node_status
+from dynref_io.node.runtime import MAX_QUEUED_EVENTS, NodeRuntime, log_line, node_status
 from dynref_io.storage.stores import SqliteStorage, Storage, StorageError
-from dynref_io.wire.codec import DecodeError, FrameReader, encode, read_frame, read_frames
+from dynref_io.wire.codec import DecodeError, encode
 from dynref_io.wire.frames import (
+    ClientHello,
     ClientReplyFrame,
     ErrorFrame,
     FaultReply,
     FaultRequest,
+    Overloaded,
     PeerHello,
     RingRequest,
     StatusReply,
@@ -61,6 +81,14 @@ LINGER_S = 1.0
 LINGER_BYTES = 16 * 1024 * 1024
 STORAGE_FILE = "node.sqlite3"
 LOCK_FILE = "node.lock"
+# Descriptors kept back from the connection cap: the store, its journal, the peer links, logs.
+RESERVED_FILES = 64
+CONNECTION_COUNTERS = (
+    "rejected_connections",
+    "timed_out_connections",
+    "failed_handshakes",
+    "overloaded",
+)
 
 
 class ClientConnection:
@@ -70,11 +98,6 @@ class ClientConnection:
         self.writer = writer
         self.outstanding: set[int] = set()
         self._unflushed: list[bytes] = []
-
-    def write(self, frame: bytes) -> None:
-        """Write a frame now (answers to status and fault requests)."""
-        self.queue(frame)
-        self.flush()
 
     def queue(self, frame: bytes) -> None:
         self._unflushed.append(frame)
@@ -161,12 +184,17 @@ class NodeServer:
         port: int | None = None,
         log: Callable[[str], None] = log_line,
     ) -> None:
+        check_bind_address(host, cluster.security)
         self.node_id = node_id
         self._cluster = cluster
+        self._security = cluster.security
+        self._limits = cluster.connection_limits
+        self._tls = server_tls(cluster.security)
         self._host = host
         self.port = cluster.address_of(node_id).port if port is None else port
         self._log = log
-        self._peers = PeerLinks(node_id, cluster.addresses, log)
+        self._peers = PeerLinks(node_id, cluster.addresses, log, peer_credentials(cluster.security))
+        self._known_peers = frozenset(a.node_id for a in cluster.addresses) - {node_id}
         self._outbox = Outbox(self._peers)
         self.runtime = NodeRuntime(
             cluster.config,
@@ -176,6 +204,16 @@ class NodeServer:
             tick_interval=cluster.tick_interval,
             log=log,
         )
+        self.budget = InboundBudget(
+            self.runtime,
+            self._limits.queue_bytes,
+            self._limits.connection_bytes,
+            MAX_QUEUED_EVENTS,
+        )
+        self._max_connections = self._limits.max_connections
+        self._read_deadline_s = self._limits.read_deadline / 1000
+        self._idle_timeout_s = self._limits.idle_timeout / 1000
+        self._counters = dict.fromkeys(CONNECTION_COUNTERS, 0)
         self._server: asyncio.Server | None = None
         self._runtime_task: asyncio.Task[None] | None = None
         self._connections: set[asyncio.StreamWriter] = set()
@@ -184,10 +222,35 @@ class NodeServer:
     async def start(self) -> None:
         """Recover or boot (persisting that first), then listen and connect to the peers."""
         await self.runtime.start()
-        self._server = await asyncio.start_server(self._on_connection, self._host, self.port)
+        self._max_connections = self._usable_connections()
+        self._server = await asyncio.start_server(
+            self._on_connection,
+            self._host,
+            self.port,
+            ssl=self._tls,
+            ssl_handshake_timeout=self._read_deadline_s if self._tls is not None else None,
+        )
         self._peers.start()
         self._runtime_task = asyncio.create_task(self.runtime.run(), name="runtime")
-        self._log(f"{self.node_id}: listening on {self._host}:{self.port}")
+        tls = " with TLS" if self._tls is not None else ""
+        self._log(f"{self.node_id}: listening on {self._host}:{self.port}{tls}")
+        if self._security.secret is None:
+            self._log(
+                f"{self.node_id}: no cluster secret: any local process may act as a peer, so "
+                "this node listens on loopback only"
+            )
+
+    def _usable_connections(self) -> int:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = self._limits.max_connections
+        if soft == resource.RLIM_INFINITY or wanted <= soft - RESERVED_FILES:
+            return wanted
+        usable = max(1, soft - RESERVED_FILES)
+        self._log(
+            f"{self.node_id}: max_connections {wanted} lowered to {usable}: "
+            f"the process may open {soft} files"
+        )
+        return usable
 
     async def wait(self, stop: asyncio.Event) -> None:
         """Serve until `stop` is set or the runtime fails (a storage error crashes the node)."""
@@ -229,6 +292,9 @@ class NodeServer:
         status["commits"] = self.runtime.commits
         status["steps"] = self.runtime.steps
         status["dropped_sends"] = self._peers.dropped()
+        status["connections"] = len(self._connections)
+        status["queued_bytes"] = self.budget.queued_bytes
+        status.update(self._counters)
         return status
 
     async def _isolate(self, peers: tuple[str, ...]) -> None:
@@ -244,21 +310,61 @@ class NodeServer:
     async def _on_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        if len(self._connections) >= self._max_connections:
+            # Refusing must stay cheap: no linger, no log line per connection of a flood.
+            self._counters["rejected_connections"] += 1
+            reason = f"too many connections (the limit is {self._max_connections})"
+            with contextlib.suppress(ConnectionError, OSError):
+                writer.write(encode(ErrorFrame(reason)))
+            writer.close()
+            return
         self._connections.add(writer)
+        frames = ConnectionReader(reader, self._read_deadline_s)
         try:
-            first = await read_frame(reader)
-            if isinstance(first, PeerHello):
-                await self._serve_peer(first, reader, writer)
-            elif isinstance(first, CLIENT_FRAME_TYPES):
-                await self._serve_client(first, reader, writer)
-            elif first is not None:
-                await self._refuse(reader, writer, rejection(first, "PeerHello or a request"))
+            enable_keepalive(writer)
+            # Whatever a connection is for, its first frame must come promptly.
+            first = await frames.next_frame(self._read_deadline_s)
+            if first is not None:
+                await self._serve(first, frames, writer)
+        except RefusedError as refused:
+            if refused.authentication:
+                self._counters["failed_handshakes"] += 1
+            await self._refuse(reader, writer, refused.reason)
+        except ConnectionTimeoutError as timeout:
+            self._counters["timed_out_connections"] += 1
+            self._log(f"{self.node_id}: closing a connection: {timeout}")
+            with contextlib.suppress(ConnectionError, OSError):
+                writer.write(encode(ErrorFrame(str(timeout))))
         except (ConnectionError, OSError):
             pass  # the other side went away; nothing is owed to it
         finally:
             self._connections.discard(writer)
             self._peer_connections.pop(writer, None)
             writer.close()
+
+    async def _serve(
+        self,
+        first: WireObject | DecodeError,
+        frames: ConnectionReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        """Serve a connection by its first frame: a peer's (REQ-WIRE-6) or a client's
+        (REQ-AUTH-1)."""
+        token = self._security.client_token
+        if isinstance(first, PeerHello):
+            key = self._security.secret_key
+            rest = await accept_peer(first, frames, writer, self.node_id, self._known_peers, key)
+            await self._serve_peer(first.node_id, rest, frames, writer)
+        elif isinstance(first, ClientHello):
+            if token is not None and not token_matches(token, first.token):
+                raise RefusedError("the client token is wrong", authentication=True)
+            await self._serve_client([], frames, writer)
+        elif isinstance(first, CLIENT_FRAME_TYPES):
+            if token is not None:
+                raise RefusedError("this node requires a client token first", authentication=True)
+            await self._serve_client([first], frames, writer)
+        else:
+            raise RefusedError(rejection(first, "PeerHello, ClientHello or a request"))
 
     async def _refuse(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, reason: str
@@ -276,63 +382,89 @@ class NodeServer:
                     drained += len(chunk)
 
     async def _serve_peer(
-        self, hello: PeerHello, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self,
+        peer: str,
+        batch: list[WireObject | DecodeError],
+        frames: ConnectionReader,
+        writer: asyncio.StreamWriter,
     ) -> None:
-        peer = hello.node_id
-        known = {address.node_id for address in self._cluster.addresses}
-        if peer not in known or peer == self.node_id:
-            await self._refuse(reader, writer, f"{peer!r} is not a peer of {self.node_id}")
-            return
+        # A peer that reconnects left its old connection behind: one inbound connection each.
+        for other, other_peer in list(self._peer_connections.items()):
+            if other_peer == peer:
+                other.close()
         self._peer_connections[writer] = peer
-        frames = FrameReader()
         while True:
-            await self.runtime.wait_for_room()
-            batch = await read_frames(reader, frames)
-            if not batch:
-                return
             for frame in batch:
                 if not isinstance(frame, MESSAGE_TYPES):
-                    await self._refuse(reader, writer, rejection(frame, "a node message"))
-                    return
+                    raise RefusedError(rejection(frame, "a node message"))
                 if peer not in self._peers.isolated:
-                    self.runtime.submit(Receive(peer, cast(Message, frame)))
+                    event = Receive(peer, cast(Message, frame))
+                    self.budget.submit(event, frames.frame_bytes, writer)
+            await self.runtime.wait_for_room()
+            await self.budget.wait_for_room(writer, whole_queue=True)
+            batch = await frames.next_batch(None)  # peers may be quiet for long
+            if not batch:
+                return
 
     async def _serve_client(
         self,
-        first: WireObject,
-        reader: asyncio.StreamReader,
+        batch: list[WireObject | DecodeError],
+        frames: ConnectionReader,
         writer: asyncio.StreamWriter,
     ) -> None:
         connection = ClientConnection(writer)
-        frames = FrameReader()
-        batch: list[WireObject | DecodeError] = [first]
         try:
-            while batch:
+            while True:
                 for frame in batch:
                     if isinstance(frame, CLIENT_REQUEST_TYPES):
-                        request_id = self._outbox.register(connection, frame.request_id)
-                        self.runtime.submit(Request(attrs.evolve(frame, request_id=request_id)))
+                        self._take_request(frame, connection, frames.frame_bytes)
                     elif isinstance(frame, StatusRequest):
-                        connection.write(encode(StatusReply(frame.request_id, self.status())))
+                        # Answered here, never queued: status shows a node under load too.
+                        connection.queue(encode(StatusReply(frame.request_id, self.status())))
                     elif isinstance(frame, RingRequest):
-                        connection.write(encode(ring_reply(self.runtime.state, frame)))
+                        connection.queue(encode(ring_reply(self.runtime.state, frame)))
                     elif isinstance(frame, FaultRequest):
                         await self._isolate(frame.isolate)
-                        connection.write(encode(FaultReply(frame.request_id)))
+                        connection.queue(encode(FaultReply(frame.request_id)))
                     else:
-                        await self._refuse(reader, writer, rejection(frame, "a client request"))
-                        return
-                await self.runtime.wait_for_room()
-                batch = await read_frames(reader, frames)
+                        connection.flush()
+                        raise RefusedError(rejection(frame, "a client request"))
+                connection.flush()
+                await self.budget.wait_for_room(writer, whole_queue=False)
+                batch = await self._next_client_batch(frames, connection)
+                if not batch:
+                    return
         finally:
             self._outbox.forget(connection)
 
+    async def _next_client_batch(
+        self, frames: ConnectionReader, connection: ClientConnection
+    ) -> list[WireObject | DecodeError]:
+        """The client's next frames. A client that is silent while a request of it is pending
+        waits for us, and is not idle: its idle timeout starts over."""
+        while True:
+            try:
+                return await frames.next_batch(self._idle_timeout_s)
+            except ConnectionTimeoutError as timeout:
+                if not (timeout.idle and connection.outstanding):
+                    raise
 
-def rejection(frame: WireObject | DecodeError, expected: str) -> str:
-    """Why a frame ends its connection: it did not decode, or it is not what was expected."""
-    if isinstance(frame, DecodeError):
-        return f"bad frame: {frame.reason}"
-    return f"expected {expected}, got {type(frame).__name__}"
+    def _take_request(
+        self, request: ClientGet | ClientPut | ClientDelete, connection: ClientConnection, size: int
+    ) -> None:
+        """Queue a client's request for the core, or answer at once that the node is too busy:
+        a client waits for nothing rather than behind a queue that is not moving."""
+        if self.budget.overloaded():
+            self._counters["overloaded"] += 1
+            reason = (
+                f"{self.node_id} has {self.budget.queued_bytes} bytes of requests waiting, over "
+                f"its budget of {self.budget.queue_bytes}: retry later"
+            )
+            connection.queue(encode(Overloaded(request.request_id, reason)))
+            return
+        request_id = self._outbox.register(connection, request.request_id)
+        event = Request(attrs.evolve(request, request_id=request_id))
+        self.budget.submit(event, size, connection.writer)
 
 
 def open_sqlite(data_dir: Path) -> Callable[[], Storage]:

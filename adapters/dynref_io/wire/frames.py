@@ -3,7 +3,8 @@ the invariants a decoded value must hold (docs/wire-format.md).
 
 The core's messages, client requests and results are defined in `dynref.messages`; this module
 adds the frames only the adapters speak (greeting a peer, wrapping a reply, status and fault
-injection, reporting a bad frame) and gives every type that crosses the wire a stable tag.
+injection, reporting a bad frame, the peer handshake, refusing work under overload) and gives
+every type that crosses the wire a stable tag.
 Adding a message to the protocol takes one line in `FRAME_TAGS`.
 """
 
@@ -62,9 +63,40 @@ PROTOCOL_VERSION = 1
 
 @attrs.frozen
 class PeerHello:
-    """The first frame a node sends on a node-to-node connection: which node is speaking."""
+    """The first frame a node sends on a node-to-node connection: which node is speaking, and a
+    fresh random challenge for the node it connects to (REQ-WIRE-6)."""
 
     node_id: str
+    nonce: bytes
+
+
+@attrs.frozen
+class PeerChallenge:
+    """The accepting node's answer to `PeerHello`: its id, its own fresh challenge, and its proof
+    of the cluster secret over both ids and both challenges."""
+
+    node_id: str
+    nonce: bytes
+    proof: bytes
+
+
+@attrs.frozen
+class PeerProof:
+    """The connecting node's proof of the cluster secret over both ids and both challenges."""
+
+    proof: bytes
+
+
+@attrs.frozen
+class PeerAccepted:
+    """The accepting node checked the proof: node messages may flow from now on."""
+
+
+@attrs.frozen
+class ClientHello:
+    """The first frame of a client connection to a node that requires a client token."""
+
+    token: str
 
 
 @attrs.frozen
@@ -136,6 +168,15 @@ class RingReply:
 
 
 @attrs.frozen
+class Overloaded:
+    """The node's queue is over its byte budget: the request `request_id` was not taken, at all.
+    Retrying later is safe."""
+
+    request_id: int
+    reason: str
+
+
+@attrs.frozen
 class ErrorFrame:
     """Why the sender is about to close the connection (a bad frame, an unexpected one)."""
 
@@ -144,6 +185,11 @@ class ErrorFrame:
 
 AdapterFrame = (
     PeerHello
+    | PeerChallenge
+    | PeerProof
+    | PeerAccepted
+    | ClientHello
+    | Overloaded
     | ClientReplyFrame
     | StatusRequest
     | StatusReply
@@ -186,8 +232,8 @@ FRAME_TAGS: tuple[tuple[int, type], ...] = (
     (34, TooLarge),
     (35, InvalidRequest),
     (36, Unavailable),
-    # adapter-level frames
-    (40, PeerHello),
+    # adapter-level frames; 40 was PeerHello(node_id), the greeting before the handshake
+    # proved the cluster secret: retired, so that an old node's greeting is refused plainly.
     (41, ClientReplyFrame),
     (42, StatusRequest),
     (43, StatusReply),
@@ -196,6 +242,12 @@ FRAME_TAGS: tuple[tuple[int, type], ...] = (
     (46, ErrorFrame),
     (47, RingRequest),
     (48, RingReply),
+    (49, PeerHello),
+    (50, PeerChallenge),
+    (51, PeerProof),
+    (52, PeerAccepted),
+    (53, ClientHello),
+    (54, Overloaded),
 )
 """Types that may form a whole frame body."""
 
@@ -262,11 +314,16 @@ __all__ = [
     "PROTOCOL_VERSION",
     "WELL_FORMED",
     "AdapterFrame",
+    "ClientHello",
     "ClientReplyFrame",
     "ErrorFrame",
     "FaultReply",
     "FaultRequest",
+    "Overloaded",
+    "PeerAccepted",
+    "PeerChallenge",
     "PeerHello",
+    "PeerProof",
     "RingReply",
     "RingRequest",
     "StatusReply",
