@@ -44,6 +44,17 @@ from dynref.messages import (
     Unavailable,
 )
 
+from dynref_io.client.errors import (
+    DynrefError,
+    InvalidContextError,
+    InvalidRequestError,
+    NodeConnectionError,
+    OverloadedError,
+    QuorumError,
+    RequestTimeoutError,
+    TooLargeError,
+    UnavailableError,
+)
 from dynref_io.wire.codec import DecodeError, FrameReader, encode, read_frames
 from dynref_io.wire.frames import (
     ClientHello,
@@ -75,57 +86,6 @@ class GetResult:
 
     values: tuple[bytes, ...]
     context: bytes
-
-
-class DynrefError(Exception):
-    """Anything that went wrong with a request."""
-
-
-class QuorumError(DynrefError):
-    def __init__(self, needed: int, seen: int) -> None:
-        super().__init__(f"quorum not reached: needed {needed} replicas, {seen} answered in time")
-        self.needed = needed
-        self.seen = seen
-
-
-class InvalidContextError(DynrefError):
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"invalid context: {reason}")
-        self.reason = reason
-
-
-class TooLargeError(DynrefError):
-    def __init__(self, what: str, size: int, limit: int) -> None:
-        super().__init__(f"{what} too large: {size} bytes, the limit is {limit}")
-        self.what, self.size, self.limit = what, size, limit
-
-
-class InvalidRequestError(DynrefError):
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"invalid request: {reason}")
-        self.reason = reason
-
-
-class UnavailableError(DynrefError):
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"unavailable: {reason}")
-        self.reason = reason
-
-
-class OverloadedError(DynrefError):
-    """The node refused the request unseen, too busy to queue it: retrying later is safe."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"overloaded: {reason}")
-        self.reason = reason
-
-
-class NodeConnectionError(DynrefError, ConnectionError):
-    """The node cannot be reached, closed the connection, or said something unintelligible."""
-
-
-class RequestTimeoutError(DynrefError, TimeoutError):
-    """The node did not answer in time (the outcome of a write is then unknown)."""
 
 
 def tls_context(trusted: Path | str | None = None) -> ssl.SSLContext:
@@ -463,3 +423,21 @@ class Client:
                 raise _unexpected(None, self._where)
             self._ready.extend(self._frames.feed(data))
         return self._ready.pop(0)
+
+
+# The errors live in `errors`; clients import them from here with the clients.
+__all__ = [
+    "AsyncClient",
+    "Client",
+    "DynrefError",
+    "GetResult",
+    "InvalidContextError",
+    "InvalidRequestError",
+    "NodeConnectionError",
+    "OverloadedError",
+    "QuorumError",
+    "RequestTimeoutError",
+    "TooLargeError",
+    "UnavailableError",
+    "tls_context",
+]

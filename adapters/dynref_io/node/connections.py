@@ -14,14 +14,19 @@ clients are answered `Overloaded` while the whole is over its budget.
 from __future__ import annotations
 
 import asyncio
+import resource
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol
 
 from dynref.messages import Event
 
+from dynref_io.node.config_file import ConnectionLimits
 from dynref_io.wire.codec import MAX_FRAME_BYTES, READ_CHUNK_BYTES, DecodeError, FrameReader
 from dynref_io.wire.frames import WireObject
 
+RESERVED_FILES = 64
+"""Descriptors kept back from the connection cap: the store, its journal, peer links, logs."""
 BUDGET_POLL_S = 0.002
 """How often a connection waiting for room looks again; only connections over budget wait."""
 
@@ -50,6 +55,17 @@ def rejection(frame: WireObject | DecodeError, expected: str) -> str:
     if isinstance(frame, DecodeError):
         return f"bad frame: {frame.reason}"
     return f"expected {expected}, got {type(frame).__name__}"
+
+
+def usable_connections(node_id: str, limits: ConnectionLimits, log: Callable[[str], None]) -> int:
+    """`max_connections`, lowered (and said so) when the process may not open that many files."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = limits.max_connections
+    if soft == resource.RLIM_INFINITY or wanted <= soft - RESERVED_FILES:
+        return wanted
+    usable = max(1, soft - RESERVED_FILES)
+    log(f"{node_id}: max_connections {wanted} lowered to {usable}: {soft} open files at most")
+    return usable
 
 
 class ConnectionReader:
