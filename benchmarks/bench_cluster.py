@@ -1,7 +1,7 @@
 """Put and get throughput and latency of a 3-node loopback dynref cluster, beside its floor.
 
     .venv/bin/python benchmarks/bench_cluster.py [--runs 3] [--seconds 5] [--in-flight 96]
-        [--only dynref|floor] [--phase put|get] [--profile DIR]
+        [--only dynref|floor] [--phase put|get] [--profile DIR] [--security none|secret|tls]
 
 Each run starts a fresh system of three processes on 127.0.0.1, then measures two phases:
 
@@ -21,6 +21,12 @@ two systems:
 - floor: `floor_cluster.py`, the same frames between the same processes over the same kind of
   sockets, with no store and no logic.
 
+`--security` chooses what the dynref cluster file holds: `secret` (the default, what
+`dynref cluster create` writes: peers prove the cluster secret when they connect), `none` (no
+secret: peers prove nothing), or `tls` (the secret, and TLS on every connection with a
+self-signed certificate made by the `openssl` command; the clients present no certificate but
+check the node's).
+
 `--profile DIR` runs each dynref node under cProfile (its event-loop thread) and leaves one
 `nodeN.prof` per node and run in DIR. The client driver is this one process; it shares the
 machine's cores with the nodes.
@@ -34,6 +40,8 @@ import itertools
 import os
 import platform
 import random
+import shutil
+import ssl
 import statistics
 import subprocess
 import sys
@@ -43,8 +51,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import attrs
-from dynref_io.client.native import AsyncClient, DynrefError
-from dynref_io.node.local_cluster import PID_FILE, LocalCluster, create_cluster, free_ports
+from dynref_io.client.native import AsyncClient, DynrefError, tls_context
+from dynref_io.node.config_file import Security
+from dynref_io.node.local_cluster import (
+    PID_FILE,
+    LocalCluster,
+    create_cluster,
+    free_ports,
+    generated_security,
+)
 
 HOST = "127.0.0.1"
 FLOOR_PROGRAM = Path(__file__).resolve().parent / "floor_cluster.py"
@@ -114,13 +129,42 @@ def cpu_seconds(pids: Sequence[int]) -> float:
     return total / CLOCK_TICKS
 
 
+def security_of(kind: str, directory: Path) -> Security:
+    """The [security] table of a benchmark cluster: none, a secret, or a secret and TLS."""
+    if kind == "none":
+        return Security()
+    secret = generated_security().secret
+    if kind == "secret":
+        return Security(secret=secret)
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise SystemExit("--security tls makes its certificate with the openssl command: not found")
+    directory.mkdir(parents=True, exist_ok=True)
+    certificate, key = directory / "node.pem", directory / "node.key"
+    command = [
+        openssl, "req", "-x509", "-nodes", "-days", "2",
+        "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+        "-keyout", str(key), "-out", str(certificate), "-subj", "/CN=dynref bench",
+        "-addext", f"subjectAltName=IP:{HOST}",
+    ]  # fmt: skip
+    subprocess.run(command, check=True, capture_output=True)
+    return Security(secret=secret, tls_cert=certificate, tls_key=key)
+
+
 class DynrefSystem:
     """Three `dynref node` processes in a fresh cluster directory."""
 
     name = "dynref"
 
-    def __init__(self, directory: Path, profile: Path | None, run: int) -> None:
-        self._cluster = create_cluster(directory, 3, settings=CLUSTER_SETTINGS)
+    def __init__(self, directory: Path, profile: Path | None, run: int, security: str) -> None:
+        self._cluster = create_cluster(
+            directory,
+            3,
+            settings=CLUSTER_SETTINGS,
+            security=security_of(security, directory / "tls"),
+        )
+        trust = self._cluster.cluster.security.tls_trust
+        self.tls = None if trust is None else tls_context(trust)
         self._profile, self._run = profile, run
         self._processes: list[subprocess.Popen[bytes]] = []
 
@@ -159,6 +203,7 @@ class FloorSystem:
     """Three floor_cluster.py processes."""
 
     name = "floor"
+    tls: ssl.SSLContext | None = None
 
     def __init__(self) -> None:
         self._processes: list[subprocess.Popen[str]] = []
@@ -198,10 +243,11 @@ async def phase(
     seconds: float,
     in_flight: int,
     written: list[bytes],
+    tls: ssl.SSLContext | None,
 ) -> PhaseResult:
     """Keep `in_flight` requests outstanding for WARM_UP_S + `seconds`; count the last part."""
     connections = [
-        AsyncClient(host, port, timeout=CLIENT_TIMEOUT_S)
+        AsyncClient(host, port, timeout=CLIENT_TIMEOUT_S, tls=tls)
         for host, port in endpoints
         for _ in range(CONNECTIONS_PER_NODE)
     ]
@@ -271,11 +317,15 @@ def one_run(
     endpoints = system.start()
     try:
         written: list[bytes] = []
-        pids, has_status = system.pids(), system.name == "dynref"
-        puts = asyncio.run(phase(endpoints, pids, has_status, "put", seconds, in_flight, written))
+        pids, has_status, tls = system.pids(), system.name == "dynref", system.tls
+        puts = asyncio.run(
+            phase(endpoints, pids, has_status, "put", seconds, in_flight, written, tls)
+        )
         if only_phase == "put":
             return {"put": puts}
-        gets = asyncio.run(phase(endpoints, pids, has_status, "get", seconds, in_flight, written))
+        gets = asyncio.run(
+            phase(endpoints, pids, has_status, "get", seconds, in_flight, written, tls)
+        )
     finally:
         system.stop()
     return {"get": gets} if only_phase == "get" else {"put": puts, "get": gets}
@@ -306,6 +356,12 @@ def main() -> None:
     parser.add_argument("--only", choices=("dynref", "floor"), help="measure one system")
     parser.add_argument("--phase", choices=("put", "get"), help="report one phase")
     parser.add_argument("--profile", type=Path, help="cProfile the dynref nodes into DIR")
+    parser.add_argument(
+        "--security",
+        choices=("none", "secret", "tls"),
+        default="secret",
+        help="the dynref cluster's [security]: no secret, a secret (default), a secret and TLS",
+    )
     arguments = parser.parse_args()
     if arguments.runs < 1 or arguments.seconds <= 0 or arguments.in_flight < 1:
         parser.error("--runs, --seconds and --in-flight must be positive")
@@ -315,7 +371,8 @@ def main() -> None:
     print(
         f"python {platform.python_version()}, {platform.system()} {platform.machine()}, "
         f"{os.cpu_count()} cores; {arguments.in_flight} requests in flight, "
-        f"{arguments.seconds:g} s per phase, median of {arguments.runs} runs",
+        f"{arguments.seconds:g} s per phase, median of {arguments.runs} runs, "
+        f"security {arguments.security}",
         flush=True,
     )
     results: dict[tuple[str, str], list[PhaseResult]] = {}
@@ -323,7 +380,9 @@ def main() -> None:
         for run in range(arguments.runs):
             for name in names:
                 system: DynrefSystem | FloorSystem = (
-                    DynrefSystem(Path(scratch) / f"run{run}", arguments.profile, run)
+                    DynrefSystem(
+                        Path(scratch) / f"run{run}", arguments.profile, run, arguments.security
+                    )
                     if name == "dynref"
                     else FloorSystem()
                 )

@@ -95,7 +95,9 @@ class FloorNode:
                 await asyncio.sleep(0.05)
                 continue
             link = BatchedWriter(writer)
-            link.send(PeerHello(self.node_id))
+            # The greeting only names the peer: the floor proves nothing (a node's handshake
+            # costs a round trip per connection, not per request).
+            link.send(PeerHello(self.node_id, bytes(32)))
             return link
 
     async def _on_connection(
