@@ -43,15 +43,16 @@ def test_a_node_without_a_secret_says_so_on_stderr(tmp_path: Path) -> None:
         "--n", "1", "--r", "1", "--w", "1",
     ]  # fmt: skip
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
     lines: list[str] = []
     try:
-        assert process.stderr is not None
         while (line := process.stderr.readline()) and "listening on" not in line:
             lines.append(line)
     finally:
-        process.terminate()
-        _, rest = process.communicate(timeout=30)  # the start, SIGTERM'ed once it listens
-    lines += rest.splitlines()
+        process.terminate()  # once it listens; what it logged meanwhile is still to be read
+        # Read through the text stream, which may hold lines already: not communicate().
+        lines += process.stderr.read().splitlines()
+        process.wait(30)
     assert any("no cluster secret" in line and "loopback only" in line for line in lines), lines
 
 
