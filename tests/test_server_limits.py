@@ -77,6 +77,25 @@ def test_the_deadline_counts_from_the_start_of_a_frame_not_its_last_byte() -> No
         assert node.status()["timed_out_connections"] == 1 and node.status()["keys"] == 0
 
 
+def test_the_time_the_node_does_not_read_does_not_count_against_the_deadline() -> None:
+    """REQ-CONN-2: a peer whose frame the node stopped reading midway (its budget full,
+    REQ-CONN-1) is not cut off for the node's own delay."""
+    limits = {"queue_bytes": 1, "connection_bytes": 1, "read_deadline": 300}
+    with stalled_node(**limits) as (port, gate, _), connected(port) as peer:
+        handshake_as_n2(peer, KEY)
+        assert isinstance(peer.receive(), PeerAccepted)
+        second = encode(Probe(2))
+        peer.sock.sendall(encode(Probe(1)) + second[:3])  # a frame, and the start of the next
+        time.sleep(1.0)  # the node, its budget full behind the stalled commit, reads no more
+        gate.set()
+        time.sleep(0.1)
+        peer.sock.sendall(second[3:])
+        time.sleep(0.6)  # two deadlines
+        with Client("127.0.0.1", port) as observer:
+            status = observer.status()
+        assert status["timed_out_connections"] == 0 and status["connections"] == 2
+
+
 @pytest.mark.parametrize("opening", [b"", b"peer"], ids=["silent", "handshake stalled"])
 def test_a_connection_must_open_within_the_read_deadline(opening: bytes) -> None:
     """REQ-CONN-2: a connection that sends no first frame, or stalls in the handshake, is closed."""

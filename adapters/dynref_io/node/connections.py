@@ -80,7 +80,9 @@ class ConnectionReader:
         self._reader = reader
         self.read_deadline_s = read_deadline_s
         self._frames = FrameReader(max_frame_bytes)
-        self._frame_started = 0.0
+        self._frame_waited = 0.0
+        """Seconds spent reading for the rest of the frame begun: time the node spends not
+        reading (its budget full) is the node's delay, not the sender's, and does not count."""
         self.pending: list[WireObject | DecodeError] = []
         """Frames decoded and not yet handed out."""
         self.frame_bytes = 0
@@ -104,24 +106,26 @@ class ConnectionReader:
         loop = asyncio.get_running_loop()
         frames = self._frames
         while not frames.failed:
-            if frames.buffered:
-                timeout: float | None = self._frame_started + self.read_deadline_s - loop.time()
+            before = frames.buffered
+            if before:
+                timeout: float | None = self.read_deadline_s - self._frame_waited
                 why = f"a frame not completed within the read deadline ({self.read_deadline_s} s)"
             else:
                 timeout, why = idle_timeout_s, f"nothing received for {idle_timeout_s} s"
+            started = loop.time()
             try:
                 async with asyncio.timeout(timeout):
                     chunk = await self._reader.read(READ_CHUNK_BYTES)
             except TimeoutError:
-                raise ConnectionTimeoutError(why, idle=not frames.buffered) from None
+                raise ConnectionTimeoutError(why, idle=not before) from None
+            self._frame_waited += loop.time() - started
             if not chunk:
-                if frames.buffered:
-                    return [DecodeError(f"stream ended {frames.buffered} bytes into a frame")]
+                if before:
+                    return [DecodeError(f"stream ended {before} bytes into a frame")]
                 return []
-            before = frames.buffered
             decoded = frames.feed(chunk)
             if frames.buffered and (decoded or not before):
-                self._frame_started = loop.time()  # a new frame began with this chunk
+                self._frame_waited = 0.0  # a new frame began with this chunk
             if decoded:
                 consumed = before + len(chunk) - frames.buffered
                 self.frame_bytes = max(1, consumed // len(decoded))
