@@ -151,3 +151,18 @@ def test_put_and_get_present_the_client_token_from_a_flag_the_environment_or_the
         monkeypatch.setenv("DYNREF_CLIENT_TOKEN", token)
         status, out, _ = run(capsys, "get", "k", *node)
         assert status == 0 and "value: flag" in out
+
+
+def test_the_http_api_is_refused_where_it_would_bypass_the_token_or_tls(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """REQ-AUTH-1: the HTTP API has no client token, so a node that requires one keeps it shut."""
+    cluster = cluster_file(1, Security(secret="s" * 16, client_token="t" * 16), n=1, r=1, w=1)
+    config = tmp_path / "cluster.toml"
+    config.write_text(render_cluster_toml(cluster))
+    node = ("node", "--config", str(config), "--id", "n1", "--data-dir", str(tmp_path / "d"))
+    status, _, err = run(capsys, *node, "--http", "8098")
+    assert status == 2 and "the HTTP API has neither client tokens nor TLS" in err
+    arguments = ("cluster", "create", "--dir", str(tmp_path / "c"), "--http", "--client-token")
+    status, _, err = run(capsys, *arguments)
+    assert status == 2 and "the HTTP API would bypass the client token" in err

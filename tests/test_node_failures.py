@@ -77,7 +77,7 @@ def test_a_full_disk_stops_the_node_and_stores_nothing_of_the_batch(tmp_path: Pa
 CHILD = """
 import sys
 from pathlib import Path
-from dynref_io.node import server
+from dynref_io.node import process, server
 from dynref_io.node.config_file import load_cluster_file
 
 planted = sys.argv[3]
@@ -95,7 +95,7 @@ elif planted == "connection":
         await serve_client(self, first, reader, writer)
     server.NodeServer._serve_client = failing_once
 cluster = load_cluster_file(Path(sys.argv[1]))
-sys.exit(server.run_node(cluster, "n1", Path(sys.argv[2]), "127.0.0.1"))
+sys.exit(process.run_node(cluster, "n1", Path(sys.argv[2]), "127.0.0.1"))
 """
 
 

@@ -17,7 +17,9 @@ import pytest
 from dynref.causality import DvvSet, VersionVector
 from dynref.messages import ClientPut, Probe, PutOk, Replicate
 from dynref_io.client.native import AsyncClient, Client, OverloadedError, RequestTimeoutError
+from dynref_io.http.server import HttpApi
 from dynref_io.node.runtime import MAX_QUEUED_EVENTS
+from dynref_io.node.server import NodeServer
 from dynref_io.storage.stores import MemoryStorage, PreparedWrites
 from dynref_io.wire.codec import encode
 from dynref_io.wire.frames import (
@@ -30,8 +32,14 @@ from dynref_io.wire.frames import (
     StatusRequest,
 )
 
+from tests.test_http_server import call as http_call
 from tests.test_node_auth import KEY, RawConnection, connected, handshake_as_n2
-from tests.test_server_inprocess import secured_cluster_file, serving, wait_until
+from tests.test_server_inprocess import (
+    BackgroundLoop,
+    secured_cluster_file,
+    serving,
+    wait_until,
+)
 
 HALF_A_FRAME = (100).to_bytes(4, "big") + b"\x00" * 10
 """A length prefix announcing 100 bytes, then only 10 of them."""
@@ -302,3 +310,36 @@ def test_an_async_client_sees_overloaded_as_an_error() -> None:
 
         with pytest.raises(OverloadedError):
             asyncio.run(put())
+
+
+def test_the_http_api_shares_the_budget_and_answers_503_when_over_it() -> None:
+    """REQ-CONN-5: a request through the HTTP API is refused at once, like a native client's,
+    while the queue is over its budget, rather than waiting behind a queue that does not move."""
+    gate = threading.Event()
+    storage = GatedStorage(gate)
+    cluster = secured_cluster_file(2, n=2, r=1, w=1, queue_bytes=1)
+    background = BackgroundLoop()
+    node = NodeServer(cluster, "n1", lambda: storage, log=lambda _line: None)
+    try:
+        background.run(node.start())
+        api = background.run(
+            HttpApi.start(node, cluster.config, "127.0.0.1", 0, log=lambda _line: None)
+        )
+        try:
+            with (
+                Client("127.0.0.1", node.port, timeout=0.5) as client,
+                pytest.raises(RequestTimeoutError),
+            ):
+                client.put("first", "stalls the runtime")
+            # The put stuck in the stalled commit holds its bytes: the budget of 1 is full.
+            assert queued_bytes(node.port) > 0
+            status, _, body = http_call(api.port, "PUT", "/buckets/b/keys/k", b"v")
+            assert status == 503 and b"overloaded" in body, (status, body)
+            assert node.status()["overloaded"] == 1
+        finally:
+            gate.set()
+            background.run(api.close())
+    finally:
+        gate.set()
+        background.run(node.stop())
+        background.close()

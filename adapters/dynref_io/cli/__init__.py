@@ -22,7 +22,8 @@ from collections.abc import Callable, Sequence
 import attrs
 
 SUBCOMMAND_MODULES: tuple[str, ...] = (
-    "dynref_io.cli.store",  # node, cluster, put, get, delete
+    "dynref_io.cli.store",  # node, put, get, delete
+    "dynref_io.cli.cluster",  # cluster
     "dynref_io.cli.admin",  # status, ring, isolate, heal
     "dynref_io.cli.demo",  # demo
     "dynref_io.cli.explore",  # explore, replay, search

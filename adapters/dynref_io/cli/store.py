@@ -1,4 +1,4 @@
-"""The store's subcommands: `node`, `cluster`, `put`, `get` and `delete`."""
+"""The store's subcommands: `node`, `put`, `get` and `delete` (`cluster` is in `cli.cluster`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import binascii
 import json
 import math
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +31,10 @@ from dynref_io.node.config_file import (
     load_cluster_file,
 )
 from dynref_io.node.local_cluster import (
-    CLUSTER_FILE,
     ClusterError,
     LocalCluster,
-    create_cluster,
-    generated_security,
 )
-from dynref_io.node.server import run_node
+from dynref_io.node.process import run_node
 
 # Cluster parameters settable by flag: (flag, key in the config file, help).
 SETTING_FLAGS = (
@@ -180,10 +176,10 @@ def run_node_command(arguments: argparse.Namespace) -> int:
     cluster = node_cluster(arguments)
     try:
         own = cluster.address_of(arguments.id)
-        check_node_security(arguments.host, cluster.security)
+        http_port = arguments.http if arguments.http is not None else own.http_port
+        check_node_security(arguments.host, cluster.security, http=http_port is not None)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
-    http_port = arguments.http if arguments.http is not None else own.http_port
     if http_port is not None and http_port == own.port:
         raise UsageError(f"--http {http_port} is the node's own port")
     try:
@@ -192,145 +188,6 @@ def run_node_command(arguments: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     except OSError as exc:
         raise UsageError(f"--data-dir {arguments.data_dir}: {exc.strerror or exc}") from None
-
-
-# ---------------------------------------------------------------- cluster
-
-
-def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
-    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    create = actions.add_parser(
-        "create",
-        help="write DIR/cluster.toml with a fresh cluster secret, start nothing",
-        description="Write DIR/cluster.toml (mode 0600) for a new cluster, with a fresh cluster "
-        "secret the nodes prove to each other, and a client token with --client-token. Copy it "
-        "to every machine of a cluster, or start it here with `cluster start --dir DIR`.",
-    )
-    start = actions.add_parser(
-        "start",
-        help="create (or restart) a local cluster",
-        description="Create DIR/cluster.toml and start one node process per node, or start "
-        "the stopped nodes of an existing cluster. Returns once every node answers as the "
-        "process started for it (node id and pid) and all are connected; exits 1 when a node "
-        "failed to start (its log is shown), after stopping the others.",
-    )
-    for action in (create, start):
-        action.add_argument(
-            "--nodes", type=int, help="number of nodes of a new cluster (default 5)"
-        )
-        action.add_argument("--base-port", type=int, help="port of n1; the others follow")
-        action.add_argument(
-            "--http",
-            action="store_true",
-            help="give every node of a new cluster an HTTP API port (written to cluster.toml)",
-        )
-        action.add_argument(
-            "--client-token",
-            action="store_true",
-            help="also generate a token every client must present",
-        )
-        add_setting_flags(action)
-    actions.add_parser(
-        "status",
-        help="a table of the nodes",
-        description="One row per node: address, pid, whether it answers, keys and hints "
-        "held, peers it believes down or is isolated from.",
-    )
-    actions.add_parser(
-        "stop",
-        help="stop every node (SIGTERM, then SIGKILL)",
-        description="SIGTERM every running node, SIGKILL those still running after 10 s; no "
-        "node process is left behind. The data stays in DIR.",
-    )
-    for name, text, description in (
-        ("kill", "SIGKILL one node (a crash)", "Kill one node with SIGKILL, as a crash would."),
-        ("restart", "restart one node", "Stop one node (if running) and start it again."),
-    ):
-        action = actions.add_parser(name, help=text, description=description)
-        action.add_argument("node", help="node id, e.g. n2")
-    for action in actions.choices.values():
-        action.add_argument("--dir", type=Path, required=True, help="the cluster's directory")
-
-
-def run_cluster_command(arguments: argparse.Namespace) -> int:
-    try:
-        if arguments.action == "create":
-            _create_cluster(arguments)
-            print(f"wrote {arguments.dir / CLUSTER_FILE} (keep it private: it holds the secret)")
-            return 0
-        if arguments.action == "start":
-            return _start_cluster(arguments)
-        cluster = LocalCluster(arguments.dir)
-        if arguments.action == "status":
-            print(cluster.status_table())
-        elif arguments.action == "stop":
-            cluster.stop()
-            print(f"stopped the cluster in {arguments.dir}")
-        elif arguments.action == "kill":
-            cluster.kill(_known_node(cluster, arguments.node))
-            print(f"killed {arguments.node}")
-        elif arguments.action == "restart":
-            cluster.restart(_known_node(cluster, arguments.node))
-            print(f"restarted {arguments.node}")
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
-    except ClusterError as exc:
-        raise CommandError(str(exc)) from None
-    except OSError as exc:
-        raise UsageError(f"--dir {arguments.dir}: {exc.strerror or exc}") from None
-    return 0
-
-
-def _known_node(cluster: LocalCluster, node_id: str) -> str:
-    if node_id not in cluster.node_ids:
-        raise UsageError(f"unknown node {node_id!r}; the cluster has {', '.join(cluster.node_ids)}")
-    return node_id
-
-
-def _create_cluster(arguments: argparse.Namespace) -> LocalCluster:
-    if (arguments.dir / CLUSTER_FILE).exists():
-        raise UsageError(f"{arguments.dir} holds a cluster already")
-    nodes = 5 if arguments.nodes is None else arguments.nodes
-    if nodes < 1:
-        raise UsageError("--nodes must be at least 1")
-    security = generated_security(client_token=arguments.client_token)
-    return create_cluster(
-        arguments.dir,
-        nodes,
-        arguments.base_port,
-        settings_from(arguments),
-        http=arguments.http,
-        security=security,
-    )
-
-
-def _start_cluster(arguments: argparse.Namespace) -> int:
-    settings = settings_from(arguments)
-    creating = (
-        arguments.nodes is not None
-        or arguments.base_port is not None
-        or settings
-        or arguments.http
-        or arguments.client_token
-    )
-    if (arguments.dir / CLUSTER_FILE).exists():
-        if creating:
-            raise UsageError(f"{arguments.dir} holds a cluster already; start it with --dir only")
-        cluster = LocalCluster(arguments.dir)
-    else:
-        cluster = _create_cluster(arguments)
-    print(
-        f"starting {len(cluster.node_ids)} nodes in {arguments.dir} (logs in DIR/<node>/node.log)",
-        file=sys.stderr,
-        flush=True,
-    )
-    try:
-        cluster.start()
-    except ClusterError:
-        cluster.stop()
-        raise
-    print(cluster.status_table())
-    return 0
 
 
 # ---------------------------------------------------------------- put, get, delete
@@ -497,14 +354,6 @@ SUBCOMMANDS = (
         description="Run one dynref node until SIGTERM or SIGINT: the cluster comes from "
         "--config FILE (every node reads the same file) or from --port and --peer flags. "
         "With --http (or http_port in the file) it also serves the HTTP API.",
-    ),
-    Subcommand(
-        "cluster",
-        "manage a local cluster of node processes",
-        add_cluster_arguments,
-        run_cluster_command,
-        description="Create, start, inspect, crash and stop a cluster of node processes on "
-        "this machine, all described by DIR/cluster.toml.",
     ),
     Subcommand(
         "put",

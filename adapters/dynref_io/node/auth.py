@@ -131,12 +131,18 @@ def peer_credentials(security: Security) -> PeerCredentials:
     return PeerCredentials(security.secret_key, tls)
 
 
-def check_node_security(host: str, security: Security) -> None:
+def check_node_security(host: str, security: Security, *, http: bool = False) -> None:
     """Every security setting a node would refuse at start, refused now: the bind address, the
-    TLS files (a ConfigError naming the problem)."""
+    TLS files, an HTTP API that would bypass the client token or TLS (a ConfigError naming the
+    problem)."""
     check_bind_address(host, security)
     server_tls(security)
     peer_credentials(security)
+    if http and (security.client_token is not None or security.tls_cert is not None):
+        raise ConfigError(
+            "the HTTP API has neither client tokens nor TLS, and would bypass those of the "
+            "cluster file: serve it (http_port, --http) only from a cluster without them"
+        )
 
 
 def enable_keepalive(writer: asyncio.StreamWriter) -> None:

@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import os
-import signal
 from collections.abc import Callable
-from pathlib import Path
-from typing import IO, Any, cast
+from typing import cast
 
 import attrs
 from dynref.messages import (
@@ -32,9 +29,9 @@ from dynref.messages import (
     Message,
     Receive,
     Request,
+    Unavailable,
 )
 
-from dynref_io.http.server import HttpApi
 from dynref_io.node.admin import ring_reply
 from dynref_io.node.auth import (
     accept_peer,
@@ -44,7 +41,6 @@ from dynref_io.node.auth import (
     server_tls,
     token_matches,
 )
-from dynref_io.node.basics import NodeFailure, run_event_loop, with_traceback
 from dynref_io.node.config_file import ClusterFile
 from dynref_io.node.connections import (
     ConnectionReader,
@@ -57,7 +53,7 @@ from dynref_io.node.connections import (
 from dynref_io.node.outbox import ClientConnection, Outbox
 from dynref_io.node.peers import PeerLinks
 from dynref_io.node.runtime import MAX_QUEUED_EVENTS, NodeRuntime, log_line, node_status
-from dynref_io.storage.stores import SqliteStorage, Storage, StorageError
+from dynref_io.storage.stores import Storage
 from dynref_io.wire.codec import DecodeError, encode
 from dynref_io.wire.frames import (
     ClientHello,
@@ -178,11 +174,16 @@ class NodeServer:
 
     async def call(self, request: ClientRequest) -> ClientResult:
         """Run one client request through the runtime as a client connection's would (the
-        HTTP API's way in): the same queue, the same request ids, the same released reply."""
+        HTTP API's way in): the same queue and byte budget, the same request ids, the same
+        released reply. Over budget it is answered at once, as a native client is answered
+        `Overloaded` (REQ-CONN-5), with an `Unavailable` that says so."""
+        if self.budget.overloaded():
+            self._counters["overloaded"] += 1
+            return Unavailable(self._overload_reason())
         request_id, result = self._outbox.register_call()
         try:
-            await self.runtime.wait_for_room()
-            self.runtime.submit(Request(attrs.evolve(request, request_id=request_id)))
+            event = Request(attrs.evolve(request, request_id=request_id))
+            self.budget.submit(event, in_process_size(request), self)
             return await result
         finally:
             self._outbox.forget_call(request_id)
@@ -352,6 +353,12 @@ class NodeServer:
                 if not (timeout.idle and connection.outstanding):
                     raise
 
+    def _overload_reason(self) -> str:
+        return (
+            f"overloaded: {self.node_id} has {self.budget.queued_bytes} bytes of requests "
+            f"waiting, over its budget of {self.budget.queue_bytes}; retry later"
+        )
+
     def _take_request(
         self, request: ClientGet | ClientPut | ClientDelete, connection: ClientConnection, size: int
     ) -> None:
@@ -359,80 +366,15 @@ class NodeServer:
         a client waits for nothing rather than behind a queue that is not moving."""
         if self.budget.overloaded():
             self._counters["overloaded"] += 1
-            reason = (
-                f"{self.node_id} has {self.budget.queued_bytes} bytes of requests waiting, over "
-                f"its budget of {self.budget.queue_bytes}: retry later"
-            )
-            connection.queue(encode(Overloaded(request.request_id, reason)))
+            connection.queue(encode(Overloaded(request.request_id, self._overload_reason())))
             return
         request_id = self._outbox.register(connection, request.request_id)
         event = Request(attrs.evolve(request, request_id=request_id))
         self.budget.submit(event, size, connection.writer)
 
 
-def open_sqlite(data_dir: Path) -> Callable[[], Storage]:
-    return lambda: SqliteStorage(data_dir / STORAGE_FILE)
-
-
-def lock_data_dir(data_dir: Path) -> IO[str]:
-    """Hold an exclusive lock on the data directory: two processes on one store corrupt it."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    handle = (data_dir / LOCK_FILE).open("w")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise RuntimeError(f"{data_dir} is in use by another dynref node") from None
-    handle.write(f"{os.getpid()}\n")
-    handle.flush()
-    return handle
-
-
-async def serve_node(
-    cluster: ClusterFile, node_id: str, data_dir: Path, host: str, http_port: int | None = None
-) -> None:
-    """Run one node until SIGTERM or SIGINT; then close its connections and its storage."""
-    server = NodeServer(cluster, node_id, open_sqlite(data_dir), host=host)
-    http: HttpApi | None = None
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.set_exception_handler(lambda _loop, context: log_loop_exception(node_id, context))
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        await server.start()
-        if http_port is not None:
-            http = await HttpApi.start(server, cluster.config, host, http_port)
-        await server.wait(stop)
-    finally:
-        if http is not None:
-            await http.close()
-        await server.stop()
-        log_line(f"{node_id}: stopped")
-
-
-def log_loop_exception(node_id: str, context: dict[str, Any]) -> None:
-    """What the event loop caught and nobody awaited (a connection handler's defect, say):
-    logged with its traceback; the node goes on serving the other connections."""
-    error = context.get("exception")
-    message = f"{node_id}: internal error: {context.get('message', 'in the event loop')}"
-    log_line(with_traceback(message, error) if error is not None else message)
-
-
-def run_node(
-    cluster: ClusterFile, node_id: str, data_dir: Path, host: str, http_port: int | None = None
-) -> int:
-    """The `dynref node` process: 0 after a clean shutdown, 1 when the node failed."""
-    cluster.address_of(node_id)  # a clear error before anything touches the disk
-    lock = lock_data_dir(data_dir)
-    try:
-        run_event_loop(serve_node(cluster, node_id, data_dir, host, http_port))
-    except (NodeFailure, StorageError) as exc:
-        log_line(f"{node_id}: failed: {exc}")
-        return 1
-    except Exception as exc:
-        log_line(with_traceback(f"{node_id}: failed: internal error: {exc!r}", exc))
-        return 1
-    finally:
-        lock.close()
-    return 0
+def in_process_size(request: ClientRequest) -> int:
+    """What an in-process request costs the byte budget: about its frame's size."""
+    value = request.value if isinstance(request, ClientPut) else b""
+    context = b"" if isinstance(request, ClientGet) else request.context
+    return 32 + len(request.key) + len(value) + len(context)
