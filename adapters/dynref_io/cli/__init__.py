@@ -27,6 +27,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "dynref_io.cli.admin",  # status, ring, isolate, heal
     "dynref_io.cli.demo",  # demo
     "dynref_io.cli.explore",  # explore, replay, search
+    "dynref_io.cli.conform",  # conform, check
 )
 
 EXIT_FAILURE = 1
