@@ -1,7 +1,8 @@
-"""`dynref demo` end to end, and the glue that judges its history with the shared checkers."""
+"""`dynref demo` end to end, and how it judges its History and the stopped cluster's state."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import subprocess
 import sys
@@ -9,22 +10,18 @@ from pathlib import Path
 
 import immutables
 import pytest
-from dynref.causality import DvvSet, VersionVector
+from dynref.causality import DvvSet, Mode, VersionVector
 from dynref.config import ClusterConfig
+from dynref.history import FinalRead, Header, OpKind, Outcome
 from dynref.ring import NodeSpec, build_ring
-from dynref.sim import OperationKind
+from dynref.sim.observed import capabilities_of
 from dynref.state import DurableState
 from dynref_io.cli import main
-from dynref_io.demo.checks import (
-    HistoryRecorder,
-    RecordedRun,
-    check_history,
-    final_read_mismatches,
-    replica_disagreements,
-    settled_quiescence,
-)
+from dynref_io.conform.protocol import Answer, failure
+from dynref_io.conform.recorder import HistoryRecorder
+from dynref_io.demo.checks import final_read_mismatches, judge_history, replica_disagreements
 
-KEY = b"cart"
+KEY = "cart"
 NODES = ("n1", "n2", "n3")
 CONFIG = ClusterConfig(nodes=tuple(NodeSpec(node) for node in NODES))
 DEMO_TIMEOUT_S = 170
@@ -70,7 +67,93 @@ def test_a_directory_holding_a_cluster_is_refused(
     assert "already holds a cluster" in capsys.readouterr().err
 
 
-# ---------------------------------------------------------------- the history-checking glue
+# ---------------------------------------------------------------- judging the History
+
+
+def recorder() -> HistoryRecorder:
+    """A recorder on a counting clock: each event one tick after the one before."""
+    return HistoryRecorder(clock=itertools.count().__next__)
+
+
+def put(history: HistoryRecorder, client: str, value: str, context: bytes = b"") -> None:
+    op_id = history.invoke(client, OpKind.PUT, KEY, "n1", value, context)
+    history.complete(op_id, Answer(True))
+
+
+def read(history: HistoryRecorder, client: str, values: tuple[str, ...], context: bytes) -> None:
+    op_id = history.invoke(client, OpKind.GET, KEY, "n2")
+    history.complete(op_id, Answer(True, values, context))
+
+
+def superseded_and_concurrent() -> HistoryRecorder:
+    """c1 writes v1; c2 reads v1 and overwrites it with v2; c3 blindly writes v3; a fourth
+    put is refused before anything is stored."""
+    history = recorder()
+    put(history, "c1", "v1")
+    read(history, "c2", ("v1",), b"ctx-1")
+    put(history, "c2", "v2", b"ctx-1")
+    put(history, "c3", "v3")
+    refused = history.invoke("c3", OpKind.PUT, KEY, "n1", "v4", b"")
+    history.complete(refused, failure("unavailable", True, "cannot connect"))
+    return history
+
+
+def judged(history: HistoryRecorder, *final: str) -> list[str]:
+    """The violations once every replica, and a read with R=3, show `final`."""
+    for node in NODES:
+        history.final(KEY, Answer(True, final), replica=node)
+    history.final(KEY, Answer(True, final), r=3)
+    verdict = judge_history(history.history(Header(capabilities_of(CONFIG), "demo", NODES)))
+    return [f"{v.invariant}: {v.message}" for v in verdict.violations]
+
+
+def test_a_lost_acknowledged_write_is_reported() -> None:
+    """INV-ACK-1 on the demo's History: v3 was acknowledged, no write saw it, and it is gone."""
+    (found,) = judged(superseded_and_concurrent(), "v2")
+    assert found.startswith("INV-ACK-1") and "v3" in found
+
+
+def test_superseded_and_refused_writes_are_not_losses() -> None:
+    history = superseded_and_concurrent()
+    assert judged(history, "v2", "v3") == []
+    verdict = judge_history(history.history(Header(capabilities_of(CONFIG))))
+    assert verdict.acknowledged_writes == 3 and verdict.operations == 5
+    assert verdict.writes_without_effect == 1  # v4: refused before it was sent
+    assert any(skipped.startswith("INV-READ-2") for skipped in verdict.skipped)
+
+
+def test_an_overwrite_that_certainly_failed_excuses_nothing() -> None:
+    history = recorder()
+    put(history, "c1", "v1")
+    read(history, "c2", ("v1",), b"ctx-1")
+    never = history.invoke("c2", OpKind.PUT, KEY, "n4", "v2", b"ctx-1")
+    history.complete(never, failure("unavailable", True, "cannot connect"))
+    (found,) = judged(history)
+    assert found.startswith("INV-ACK-1") and "v1" in found
+
+
+def test_an_unanswered_delete_may_have_taken_effect() -> None:
+    history = recorder()
+    put(history, "c1", "v1")
+    read(history, "c1", ("v1",), b"ctx-1")
+    delete = history.invoke("c1", OpKind.DELETE, KEY, "n2", None, b"ctx-1")
+    history.complete(delete, failure("timeout", False, "no answer"))
+    assert judged(history) == []
+
+
+def test_a_value_nobody_wrote_is_reported() -> None:
+    history = superseded_and_concurrent()
+    read(history, "c1", ("v2", "ghost"), b"ctx-2")
+    (found,) = judged(history, "v2", "v3")
+    assert found.startswith("INV-READ-1") and "ghost" in found
+
+
+def test_the_demo_declares_what_a_dynref_cluster_offers() -> None:
+    caps = capabilities_of(CONFIG)
+    assert caps.causality is Mode.DVV and not caps.strict_quorum and caps.replica_reads
+
+
+# ---------------------------------------------------------------- the stopped cluster's state
 
 
 def stored(*values: bytes) -> DvvSet:
@@ -85,125 +168,24 @@ def durable(node: str, data: dict[bytes, DvvSet]) -> DurableState:
     return DurableState(node_id=node, incarnation=1, boots=0, data=immutables.Map(data))
 
 
-def history_with_a_superseded_and_a_concurrent_write() -> HistoryRecorder:
-    """c1 writes v1; c2 reads v1 and overwrites it with v2; c3 blindly writes v3."""
-    history = HistoryRecorder()
-    first = history.invoke("c1", OperationKind.PUT, "n1", KEY, b"v1")
-    history.write_ok(first)
-    read = history.invoke("c2", OperationKind.GET, "n2", KEY)
-    history.read_ok(read, (b"v1",), b"ctx-1")
-    second = history.invoke("c2", OperationKind.PUT, "n2", KEY, b"v2", b"ctx-1", read_from=read)
-    history.write_ok(second)
-    blind = history.invoke("c3", OperationKind.PUT, "n3", KEY, b"v3")
-    history.write_ok(blind)
-    failed = history.invoke("c3", OperationKind.PUT, "n1", KEY, b"v4")
-    history.failed(failed, "QuorumError: quorum not reached")
-    return history
-
-
-def judge(history: HistoryRecorder, final: DvvSet) -> list[str]:
-    operations = history.operations()
-    run = RecordedRun(
-        CONFIG,
-        operations,
-        {node: durable(node, {KEY: final}) for node in NODES},
-        settled_quiescence(operations, converged=True),
-    )
-    return [f"{v.invariant}: {v.message}" for v in check_history(run).violations]
-
-
-def test_a_lost_acknowledged_write_is_reported() -> None:
-    found = judge(history_with_a_superseded_and_a_concurrent_write(), stored(b"v2"))
-    assert len(found) == 1
-    assert found[0].startswith("INV-ACK-1") and "b'v3'" in found[0]
-
-
-def test_superseded_and_unacknowledged_writes_are_not_losses() -> None:
-    history = history_with_a_superseded_and_a_concurrent_write()
-    assert judge(history, stored(b"v2", b"v3")) == []
-    verdict = check_history(
-        RecordedRun(CONFIG, history.operations(), {}, settled_quiescence((), converged=True))
-    )
-    assert verdict.acknowledged_writes == 3 and verdict.operations == 5
-    assert verdict.writes_without_effect == 1  # v4: unacknowledged, and nowhere to be seen
-
-
-def overwrite_that_failed() -> HistoryRecorder:
-    """c1 writes v1; c2 reads it and tries to overwrite it with v2, without acknowledgement."""
-    history = HistoryRecorder()
-    first = history.invoke("c1", OperationKind.PUT, "n1", KEY, b"v1")
-    history.write_ok(first)
-    read = history.invoke("c2", OperationKind.GET, "n2", KEY)
-    history.read_ok(read, (b"v1",), b"ctx-1")
-    second = history.invoke("c2", OperationKind.PUT, "n4", KEY, b"v2", b"ctx-1", read_from=read)
-    history.failed(second, "UnavailableError: no preference-list node answered")
-    return history
-
-
-def test_an_unacknowledged_overwrite_that_never_took_effect_excuses_nothing() -> None:
-    found = judge(overwrite_that_failed(), DvvSet())
-    assert len(found) == 1
-    assert found[0].startswith("INV-ACK-1") and "b'v1'" in found[0]
-
-
-def test_an_unacknowledged_overwrite_that_took_effect_supersedes() -> None:
-    assert judge(overwrite_that_failed(), stored(b"v2")) == []
-    history = overwrite_that_failed()
-    later = history.invoke("c3", OperationKind.GET, "n3", KEY)
-    history.read_ok(later, (b"v2",), b"ctx-2")  # v2 was applied: a read returned it
-    assert judge(history, DvvSet()) == []
-
-
-def read_then_delete(sent: bool) -> HistoryRecorder:
-    """c1 writes v1, reads it, and deletes it with that context, without an answer."""
-    history = HistoryRecorder()
-    first = history.invoke("c1", OperationKind.PUT, "n1", KEY, b"v1")
-    history.write_ok(first)
-    read = history.invoke("c1", OperationKind.GET, "n1", KEY)
-    history.read_ok(read, (b"v1",), b"ctx-1")
-    delete = history.invoke("c1", OperationKind.DELETE, "n2", KEY, None, b"ctx-1", read)
-    if sent:
-        history.failed(delete, "RequestTimeoutError: no answer")
-    else:
-        history.not_sent(delete, "cannot connect to n2")
-    return history
-
-
-def test_a_delete_that_was_never_sent_excuses_nothing() -> None:
-    found = judge(read_then_delete(sent=False), DvvSet())
-    assert len(found) == 1 and found[0].startswith("INV-ACK-1")
-
-
-def test_an_unanswered_delete_may_have_taken_effect() -> None:
-    assert judge(read_then_delete(sent=True), DvvSet()) == []
-
-
-def test_a_value_nobody_wrote_is_reported() -> None:
-    history = history_with_a_superseded_and_a_concurrent_write()
-    ghost = history.invoke("c1", OperationKind.GET, "n1", KEY)
-    history.read_ok(ghost, (b"v2", b"ghost"), b"ctx-2")
-    found = judge(history, stored(b"v2", b"v3"))
-    assert len(found) == 1 and found[0].startswith("INV-READ-1") and "ghost" in found[0]
-
-
 def test_differing_replicas_and_leftover_hints_are_reported() -> None:
     ring = build_ring(CONFIG.nodes, CONFIG.ring)
-    states = {node: durable(node, {KEY: stored(b"v1")}) for node in NODES}
-    assert replica_disagreements(CONFIG, ring, states, [KEY]) == []
-    states["n2"] = durable("n2", {KEY: stored(b"v1", b"v2")})
+    key = KEY.encode()
+    states = {node: durable(node, {key: stored(b"v1")}) for node in NODES}
+    assert replica_disagreements(CONFIG, ring, states, [key]) == []
+    states["n2"] = durable("n2", {key: stored(b"v1", b"v2")})
     states["n3"] = DurableState(
-        "n3", 1, 0, immutables.Map({KEY: stored(b"v1")}), immutables.Map({"n1": immutables.Map()})
+        "n3", 1, 0, immutables.Map({key: stored(b"v1")}), immutables.Map({"n1": immutables.Map()})
     )
-    problems = replica_disagreements(CONFIG, ring, states, [KEY])
+    problems = replica_disagreements(CONFIG, ring, states, [key])
     assert len(problems) == 2
     assert "n3 still holds hints for n1" in problems[0]
     assert "store different versions" in problems[1]
 
 
 def test_a_final_read_that_misses_a_stored_value_is_reported() -> None:
-    history = HistoryRecorder()
-    read = history.invoke("final", OperationKind.GET, "n1", KEY)
-    history.read_ok(read, (b"v1",), b"ctx")
-    (final,) = history.operations()
+    final = FinalRead(KEY, 5, Outcome.OK, r=3, values=("v1",))
     assert final_read_mismatches([final], lambda _key: stored(b"v1")) == []
     assert len(final_read_mismatches([final], lambda _key: stored(b"v1", b"v2"))) == 1
+    failed = FinalRead(KEY, 5, Outcome.FAIL, r=3, error="timeout")
+    assert "failed" in final_read_mismatches([failed], lambda _key: stored())[0]
