@@ -178,6 +178,10 @@ def run_conform(arguments: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         say("interrupted: the adapter is stopped; the reports hold what was done")
         status = EXIT_INTERRUPTED
+    for result in results:
+        if result.error is not None and status is None:
+            first = result.error.splitlines()[0]
+            print(f"dynref conform: adapter error (seed {result.seed}): {first}", file=sys.stderr)
     target = _target_name(results, label)
     write_reports(results, target, settings, arguments.junit, arguments.json, arguments.history)
     print(summary_text(results, target, len(seeds)))
@@ -212,8 +216,9 @@ def summary_text(results: Sequence[RunResult], target: str, asked: int) -> str:
     verdict = {0: "PASS", 1: "FAIL", 2: "ERROR", 3: "INCOMPLETE"}[status]
     violations = sum(len(r.report.violations) for r in results if r.report is not None)
     ops = sum(len(r.history.ops) for r in results if r.history is not None)
+    judged = sum(1 for r in results if r.report is not None)
     lines.append(
-        f"verdict: {verdict}: {len(results)} of {asked} runs judged, {violations} violations "
+        f"verdict: {verdict}: {judged} of {asked} runs judged, {violations} violations "
         f"({ops:,} operations)"
     )
     return "\n".join(lines)

@@ -7,8 +7,9 @@ line that is not a JSON object with an id, an answer to no request in flight, a 
 breaks the protocol, no answer within the timeout, or the process exiting. After the first
 such error every later request fails at once with it, so a run stops instead of hanging.
 
-`close()` closes the adapter's stdin (the protocol's request to stop), waits, then signals its
-process group: nothing it started in that group outlives the run.
+`close()` closes the adapter's stdin (the protocol's request to stop), waits (at most
+`STOP_GRACE_S`, or the setup timeout when shorter), then signals its process group: nothing
+it started in that group outlives the run.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ from dynref_io.conform.protocol import (
 MAX_LINE_BYTES = 16 * 1024 * 1024
 STDERR_TAIL_LINES = 12
 STOP_GRACE_S = 20.0
-"""How long an adapter may take to stop its store once its stdin is closed."""
+"""How long an adapter may take to stop its store once its stdin is closed (at most the setup
+timeout: stopping a store is setup work too)."""
 KILL_GRACE_S = 5.0
 
 
@@ -91,7 +93,7 @@ class AdapterProcess:
             return
         if process.stdin is not None and not process.stdin.is_closing():
             process.stdin.close()
-        if not await self._exited_within(STOP_GRACE_S):
+        if not await self._exited_within(min(STOP_GRACE_S, self.setup_timeout)):
             self._signal_group(signal.SIGTERM)
             if not await self._exited_within(KILL_GRACE_S):
                 self._signal_group(signal.SIGKILL)
