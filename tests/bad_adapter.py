@@ -13,7 +13,9 @@ counter as context). Behaviours:
 - `hang-get`: answers init and writes, never a get;
 - `unknown-id`: answers the first put with an id no request has;
 - `bad-reply`: answers the first get with values that are not a list of strings;
-- `deaf`: never answers, and ignores the end of its stdin (it must be stopped by a signal).
+- `deaf`: never answers, and ignores the end of its stdin (it must be stopped by a signal);
+- `no-reads`: keeps the protocol, but every get fails (definite) and it offers no replica
+  reads: its writes cannot be judged, so the run is incomplete.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ BEHAVIOURS = (
     "unknown-id",
     "bad-reply",
     "deaf",
+    "no-reads",
 )
 CAPABILITIES = {
     "causality": "dvv",
@@ -76,7 +79,9 @@ def main() -> int:
             elif behaviour == "bad-init":
                 reply({"id": rid, "ok": True, "nodes": ["n1"]})
             else:
-                reply({"id": rid, "ok": True, "nodes": ["n1"], "capabilities": CAPABILITIES})
+                hooks = [] if behaviour == "no-reads" else ["read_replica"]
+                capabilities = {**CAPABILITIES, "hooks": hooks}
+                reply({"id": rid, "ok": True, "nodes": ["n1"], "capabilities": capabilities})
         elif op in {"put", "delete"}:
             if behaviour == "unknown-id":
                 reply({"id": rid + 1000, "ok": True})
@@ -86,6 +91,8 @@ def main() -> int:
             else:
                 values.pop(request["key"], None)
             reply({"id": rid, "ok": True})
+        elif op == "get" and behaviour == "no-reads":
+            reply({"id": rid, "ok": False, "code": "unavailable", "definite": True})
         elif op == "get":
             found = [values[request["key"]]] if request["key"] in values else []
             reply({"id": rid, "ok": True, "values": "oops" if behaviour == "bad-reply" else found})
