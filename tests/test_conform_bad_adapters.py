@@ -120,3 +120,18 @@ def test_bad_arguments_are_usage_errors(
     _, err = capsys.readouterr()
     assert status == 2
     assert said in err
+
+
+def test_a_fault_the_adapter_has_no_hooks_for_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """REQ-CONFORM-1: faults go only through the hooks a target offers; asking for more is
+    an error naming what it offers, not a silent pass."""
+    toy = Path(__file__).with_name("toy_store.py")
+    status = cli.main(
+        ["conform", "--adapter", f"{sys.executable} {toy}", "--faults", "kill", *FAST]
+    )
+    _, err = capsys.readouterr()
+    assert status == 2
+    assert "--faults kill: the adapter does not offer the hooks it needs" in err
+    assert "read_replica, status" in err
