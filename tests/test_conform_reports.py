@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -144,3 +145,30 @@ def test_progress_lines_go_to_stderr_when_it_is_not_a_terminal(tmp_path: Path) -
     assert any("seed 0: PASS" in line for line in progress)
     assert any("seed 1: PASS" in line for line in progress)
     assert done.stdout.splitlines()[-1].startswith("verdict: PASS: 2 of 2 runs judged")
+
+
+INTERRUPTIBLE = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'dynref'; runpy.run_module('dynref_io.cli', run_name='__main__')"
+)
+"""The command line, with Ctrl-C restored: a harness started in the background ignores it."""
+
+
+def test_an_interrupted_series_stops_its_adapter_and_still_reports(tmp_path: Path) -> None:
+    """REQ-CONFORM-3: Ctrl-C mid-run exits 130 with the reports of what was done."""
+    report = tmp_path / "report.json"
+    child = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTIBLE, "conform", "--adapter", toy(),
+         "--seeds", "0:5", "--ops", "1000000", "--json", str(report)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(),
+    )  # fmt: skip
+    assert child.stderr is not None
+    for line in child.stderr:  # the first periodic progress line: the clients are running
+        if "operations issued" in line:
+            break
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=120)
+    assert child.returncode == 130, out + err
+    assert "interrupted: the adapter is stopped" in err
+    run = json.loads(report.read_text())["runs"][0]
+    assert run["seed"] == 0 and run["error"] == "interrupted" and run["operations"] > 0
