@@ -110,6 +110,7 @@ def test_dynref_check_flags_a_faulty_history_and_refuses_a_malformed_one(
     status, out, err = dynref(capsys, "check", str(broken))
     assert status == 2
     assert "line 4" in out
+    assert f"dynref check: {broken}: line 4" in err
     assert "Traceback" not in out + err
 
 

@@ -78,7 +78,13 @@ def add_conform_arguments(parser: argparse.ArgumentParser) -> None:
         "--mode", choices=MODES, help="with --target dynref: the causality mode (default dvv)"
     )
     parser.add_argument("--seeds", type=seed_range, default=range(5), help="A:B (default 0:5)")
-    parser.add_argument("--workload", choices=sorted(WORKLOADS), default="mixed")
+    parser.add_argument(
+        "--workload",
+        choices=sorted(WORKLOADS),
+        default="mixed",
+        help="rmw: read, then write with the read's context; blind: empty contexts; delete: "
+        "rmw with deletes; mixed (default): careful, stale-context and blind writers",
+    )
     parser.add_argument("--clients", type=at_least(1), default=4, help="concurrent clients (4)")
     parser.add_argument("--keys", type=at_least(1), default=4, help="shared keys (4)")
     parser.add_argument("--ops", type=at_least(1), default=400, help="operations per seed (400)")
@@ -270,6 +276,9 @@ def judge_file(path: Path, index: int) -> RunResult:
 def run_check(arguments: argparse.Namespace) -> int:
     check_outputs(arguments)
     results = [judge_file(path, index) for index, path in enumerate(arguments.histories)]
+    for result in results:
+        if result.error is not None:
+            print(f"dynref check: {result.source}: {result.error}", file=sys.stderr)
     target = _target_name(results, "history")
     settings: dict[str, Any] = {"histories": [str(path) for path in arguments.histories]}
     write_reports(results, target, settings, arguments.junit, arguments.json, None)
