@@ -14,6 +14,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import pytest
 from dynref_io.client.native import Client
 from dynref_io.node.config_file import ClusterFile, NodeAddress, Security, build_cluster_file
 from dynref_io.node.local_cluster import free_ports
@@ -120,3 +121,24 @@ def test_a_restarted_peer_is_reconnected() -> None:
             assert wait_until(lambda: first.status()["connected"] == "n2")
             assert wait_until(lambda: first.status()["down"] == "")
             client.put("k", "v")  # W=2: n2 acknowledged over the new connections
+
+
+@pytest.mark.parametrize("mode", ["lww", "dvv"])
+def test_req_ctx_4_a_clients_put_returns_the_acknowledgements_context(mode: str) -> None:
+    """REQ-CTX-4 through the client: in lww a put's acknowledgement names the stamp written, and
+    a later write with it through the same node supersedes the first whatever their values'
+    order (the issue's put "zzz" then put "aaa"); dvv's acknowledgement has no context."""
+    cluster = cluster_file(3, mode=mode, n=3, r=2, w=2)
+    with serving(cluster) as servers, Client("127.0.0.1", cluster.addresses[0].port) as client:
+        assert wait_until(
+            lambda: all(str(s.status()["connected"]).count(",") == 1 for s in servers)
+        )
+        written = client.put("k", "zzz")
+        if mode == "dvv":
+            assert written == b""
+            return
+        assert written
+        assert client.put("k", "aaa", written)
+        assert client.get("k").values == (b"aaa",)
+        assert client.delete("k", client.get("k").context)
+        assert client.get("k").values == ()

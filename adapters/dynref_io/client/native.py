@@ -117,6 +117,14 @@ def _check_result(result: ClientResult) -> GetResult | None:
     raise NodeConnectionError(f"unexpected result {type(result).__name__}")
 
 
+def _written_context(result: ClientResult) -> bytes:
+    """A write's acknowledgement context; the matching exception for any other result."""
+    if isinstance(result, PutOk):
+        return result.context
+    _check_result(result)
+    raise NodeConnectionError(f"a {type(result).__name__} answered a write")
+
+
 def _status_dict(reply: StatusReply) -> dict[str, Any]:
     status: dict[str, Any] = dict(reply.status)
     for name in LIST_FIELDS:
@@ -220,11 +228,18 @@ class AsyncClient:
         assert result is not None, "a get answers GetOk or fails"
         return result
 
-    async def put(self, key: Data, value: Data, context: bytes = b"", w: int | None = None) -> None:
-        await self._request(lambda rid: ClientPut(rid, to_bytes(key), to_bytes(value), context, w))
+    async def put(
+        self, key: Data, value: Data, context: bytes = b"", w: int | None = None
+    ) -> bytes:
+        """Store `value`; the context the acknowledgement carries (REQ-CTX-4: lww's names the
+        stamp written, so a next write can build on it; empty in dvv and vclock)."""
+        request = ClientPut(next(self._ids), to_bytes(key), to_bytes(value), context, w)
+        return _written_context(_request_result(await self._exchange(request), self._where))
 
-    async def delete(self, key: Data, context: bytes, w: int | None = None) -> None:
-        await self._request(lambda rid: ClientDelete(rid, to_bytes(key), context, w))
+    async def delete(self, key: Data, context: bytes, w: int | None = None) -> bytes:
+        """Delete what `context` saw; the acknowledgement's context, as for `put`."""
+        request = ClientDelete(next(self._ids), to_bytes(key), context, w)
+        return _written_context(_request_result(await self._exchange(request), self._where))
 
     async def status(self) -> dict[str, Any]:
         reply = await self._exchange(StatusRequest(next(self._ids)))
@@ -347,12 +362,15 @@ class Client:
         assert result is not None, "a get answers GetOk or fails"
         return result
 
-    def put(self, key: Data, value: Data, context: bytes = b"", w: int | None = None) -> None:
+    def put(self, key: Data, value: Data, context: bytes = b"", w: int | None = None) -> bytes:
+        """Store `value`; the acknowledgement's context, as `AsyncClient.put` returns it."""
         request = ClientPut(next(self._ids), to_bytes(key), to_bytes(value), context, w)
-        _check_result(self._result(request))
+        return _written_context(self._result(request))
 
-    def delete(self, key: Data, context: bytes, w: int | None = None) -> None:
-        _check_result(self._result(ClientDelete(next(self._ids), to_bytes(key), context, w)))
+    def delete(self, key: Data, context: bytes, w: int | None = None) -> bytes:
+        """Delete what `context` saw; the acknowledgement's context, as for `put`."""
+        request = ClientDelete(next(self._ids), to_bytes(key), context, w)
+        return _written_context(self._result(request))
 
     def status(self) -> dict[str, Any]:
         reply = self._exchange(StatusRequest(next(self._ids)))

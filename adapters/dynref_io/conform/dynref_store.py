@@ -113,20 +113,20 @@ class DynrefStore:
     ) -> Answer:
         started = time.monotonic()
         done = await self._call(node, True, lambda c: c.put(key, value, context, w))
-        return done if isinstance(done, Answer) else self._acknowledged(node, key, started)
+        return done if isinstance(done, Answer) else self._acknowledged(node, key, started, done)
 
     async def delete(
         self, client: str, node: str | None, key: str, context: bytes, w: int | None
     ) -> Answer:
         started = time.monotonic()
         done = await self._call(node, True, lambda c: c.delete(key, context, w))
-        return done if isinstance(done, Answer) else self._acknowledged(node, key, started)
+        return done if isinstance(done, Answer) else self._acknowledged(node, key, started, done)
 
-    def _acknowledged(self, node: str | None, key: str, started: float) -> Answer:
+    def _acknowledged(self, node: str | None, key: str, started: float, written: bytes) -> Answer:
         coordinator = node or self.nodes[0]
         forwarded = coordinator not in self.ring.preference_list(key.encode(), self.n)
         late = time.monotonic() - started >= self.retry_after_s
-        return Answer(True, may_repeat=forwarded and late)
+        return Answer(True, context=written or None, may_repeat=forwarded and late)
 
     async def status(self, node: str) -> dict[str, Any] | None:
         try:
