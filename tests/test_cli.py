@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import stat
 from pathlib import Path
 
@@ -72,6 +74,42 @@ def test_unreachable_node_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
     (port,) = free_ports(1)
     status, _, err = run(capsys, "get", "k", "--node", f"127.0.0.1:{port}", "--timeout", "1")
     assert status == 1 and "cannot connect" in err
+
+
+class FakeStdin:
+    """What `sys.stdin` offers a command: `buffer`, the raw bytes."""
+
+    def __init__(self, data: bytes) -> None:
+        self.buffer = io.BytesIO(data)
+
+
+def test_put_dash_reads_the_values_bytes_from_standard_input(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A value too long for an argument list (or not UTF-8) is written from standard input."""
+    cluster = cluster_file(1, n=1, r=1, w=1)
+    node = f"127.0.0.1:{cluster.addresses[0].port}"
+    value = bytes(range(256)) * 2_000
+    monkeypatch.setattr("sys.stdin", FakeStdin(value))
+    with serving(cluster):
+        assert run(capsys, "put", "k", "-", "--node", node)[:2] == (0, "ok\n")
+        status, out, _ = run(capsys, "get", "k", "--json", "--node", node)
+    assert status == 0 and json.loads(out)["values"] == [value.hex()]
+
+
+def test_an_lww_put_prints_the_context_to_write_on_with(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """REQ-CTX-4 at the command line: put "zzz", then put "aaa" with the context it printed,
+    through the same node: "aaa" wins although it ranks lower as a value."""
+    cluster = cluster_file(1, n=1, r=1, w=1, mode="lww")
+    node = f"127.0.0.1:{cluster.addresses[0].port}"
+    with serving(cluster):
+        status, out, _ = run(capsys, "put", "k", "zzz", "--node", node)
+        assert status == 0 and out.startswith("ok\ncontext: ")
+        written = out.splitlines()[1].removeprefix("context: ")
+        assert run(capsys, "put", "k", "aaa", "--context", written, "--node", node)[0] == 0
+        assert run(capsys, "get", "k", "--node", node)[1].splitlines()[0] == "value: aaa"
 
 
 def test_cluster_commands_without_a_cluster_exit_1(

@@ -8,6 +8,7 @@ import binascii
 import json
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -252,7 +253,9 @@ def client_for(
 
 def add_put_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("key", help="the key (UTF-8)")
-    parser.add_argument("value", help="the value (UTF-8)")
+    parser.add_argument(
+        "value", help="the value (UTF-8); - reads the value's bytes from standard input"
+    )
     parser.add_argument("--context", default="", help="the context of a get (see --encoding)")
     add_encoding_argument(parser, "--context is written")
     parser.add_argument("--w", type=int, help="write quorum for this request")
@@ -285,19 +288,21 @@ def add_delete_arguments(parser: argparse.ArgumentParser) -> None:
     add_target_arguments(parser)
 
 
-def _call(arguments: argparse.Namespace, operation: str) -> GetResult | None:
+def _call(arguments: argparse.Namespace, operation: str) -> GetResult | bytes:
+    """A get's result, or a write's acknowledgement context."""
     context = b""
     if operation != "get":
         context = decode_bytes(arguments.context, arguments.encoding, "--context")
+    value: str | bytes = b""
+    if operation == "put":  # read before connecting: a node's idle timeout is not spent on it
+        value = sys.stdin.buffer.read() if arguments.value == "-" else arguments.value
     try:
         with connect(arguments) as client:
             if operation == "get":
                 return client.get(arguments.key, r=arguments.r)
             if operation == "put":
-                client.put(arguments.key, arguments.value, context, w=arguments.w)
-            else:
-                client.delete(arguments.key, context, w=arguments.w)
-            return None
+                return client.put(arguments.key, value, context, w=arguments.w)
+            return client.delete(arguments.key, context, w=arguments.w)
     except NodeConnectionError as exc:
         raise CommandError(str(exc)) from None
     except DynrefError as exc:
@@ -311,15 +316,24 @@ def show_value(value: bytes) -> str:
         return f"value (hex): {value.hex()}"
 
 
-def run_put(arguments: argparse.Namespace) -> int:
-    _call(arguments, "put")
+def show_written(arguments: argparse.Namespace, operation: str) -> int:
+    """`ok`, and the acknowledgement's context when it has one (lww's names the stamp written,
+    REQ-CTX-4), to write on with."""
+    written = _call(arguments, operation)
+    assert isinstance(written, bytes), "a write returns its acknowledgement's context"
     print("ok")
+    if written:
+        print(f"context: {encode_bytes(written, arguments.encoding)}")
     return 0
+
+
+def run_put(arguments: argparse.Namespace) -> int:
+    return show_written(arguments, "put")
 
 
 def run_get(arguments: argparse.Namespace) -> int:
     found = _call(arguments, "get")
-    assert found is not None, "a get returns its result"
+    assert isinstance(found, GetResult), "a get returns its result"
     encoding = arguments.encoding
     if arguments.json:
         document = {
@@ -340,9 +354,7 @@ def run_get(arguments: argparse.Namespace) -> int:
 
 
 def run_delete(arguments: argparse.Namespace) -> int:
-    _call(arguments, "delete")
-    print("ok")
-    return 0
+    return show_written(arguments, "delete")
 
 
 SUBCOMMANDS = (
@@ -360,8 +372,9 @@ SUBCOMMANDS = (
         "write a value (with the context of a get)",
         add_put_arguments,
         run_put,
-        description="Write KEY=VALUE through one node. Pass the context of a get to "
-        "supersede exactly the siblings it saw; without one the write stands beside them.",
+        description="Write KEY=VALUE through one node (VALUE - reads it from standard input). "
+        "Pass the context of a get to supersede exactly the siblings it saw; without one the "
+        "write stands beside them. In lww the acknowledgement's context is printed too.",
     ),
     Subcommand(
         "get",
