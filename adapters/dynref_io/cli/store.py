@@ -15,8 +15,8 @@ from typing import Any
 from dynref.causality import Mode
 
 from dynref_io.cli import EXIT_NOT_FOUND, CommandError, Subcommand, UsageError
+from dynref_io.client.answers import TOKEN_ENVIRONMENT_VARIABLE
 from dynref_io.client.native import (
-    TOKEN_ENVIRONMENT_VARIABLE,
     Client,
     DynrefError,
     GetResult,

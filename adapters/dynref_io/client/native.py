@@ -24,26 +24,31 @@ import itertools
 import socket
 import ssl
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-import attrs
 from dynref.messages import (
     ClientDelete,
     ClientGet,
     ClientPut,
     ClientRequest,
     ClientResult,
-    GetOk,
-    InvalidContext,
-    InvalidRequest,
-    PutOk,
-    QuorumNotReached,
-    TooLarge,
-    Unavailable,
 )
 
+from dynref_io.client.answers import (
+    ANSWER_TYPES,
+    DEFAULT_TIMEOUT_S,
+    Data,
+    GetResult,
+    answer_id,
+    check_result,
+    request_result,
+    status_dict,
+    tls_context,
+    to_bytes,
+    unexpected,
+    written_context,
+)
 from dynref_io.client.errors import (
     DynrefError,
     InvalidContextError,
@@ -58,11 +63,8 @@ from dynref_io.client.errors import (
 from dynref_io.wire.codec import DecodeError, FrameReader, encode, read_frames
 from dynref_io.wire.frames import (
     ClientHello,
-    ClientReplyFrame,
-    ErrorFrame,
     FaultReply,
     FaultRequest,
-    Overloaded,
     RingReply,
     RingRequest,
     StatusReply,
@@ -70,92 +72,8 @@ from dynref_io.wire.frames import (
     WireObject,
 )
 
-DEFAULT_TIMEOUT_S = 10.0
-TOKEN_ENVIRONMENT_VARIABLE = "DYNREF_CLIENT_TOKEN"
-LIST_FIELDS = ("down", "isolated", "connected")
-"""Status fields that travel as comma-separated node ids; `status()` returns them as lists."""
-
-Data = bytes | str
 AdminRequest = ClientRequest | StatusRequest | FaultRequest | RingRequest
 """Every frame a client sends; each is answered by one frame with its request id."""
-
-
-@attrs.frozen
-class GetResult:
-    """Every sibling the read saw (empty when the key is absent or deleted), and its context."""
-
-    values: tuple[bytes, ...]
-    context: bytes
-
-
-def tls_context(trusted: Path | str | None = None) -> ssl.SSLContext:
-    """A TLS context that checks a node's certificate (and its host name) against `trusted`, a
-    PEM file of certificates, or the system's authorities when None."""
-    return ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=trusted)
-
-
-def to_bytes(data: Data) -> bytes:
-    return data.encode("utf-8") if isinstance(data, str) else bytes(data)
-
-
-def _check_result(result: ClientResult) -> GetResult | None:
-    """The value of a successful result; the matching exception for any other."""
-    if isinstance(result, GetOk):
-        return GetResult(result.values, result.context)
-    if isinstance(result, PutOk):
-        return None
-    if isinstance(result, QuorumNotReached):
-        raise QuorumError(result.needed, result.seen)
-    if isinstance(result, InvalidContext):
-        raise InvalidContextError(result.reason)
-    if isinstance(result, TooLarge):
-        raise TooLargeError(result.what, result.size, result.limit)
-    if isinstance(result, InvalidRequest):
-        raise InvalidRequestError(result.reason)
-    if isinstance(result, Unavailable):
-        raise UnavailableError(result.reason)
-    raise NodeConnectionError(f"unexpected result {type(result).__name__}")
-
-
-def _written_context(result: ClientResult) -> bytes:
-    """A write's acknowledgement context; the matching exception for any other result."""
-    if isinstance(result, PutOk):
-        return result.context
-    _check_result(result)
-    raise NodeConnectionError(f"a {type(result).__name__} answered a write")
-
-
-def _status_dict(reply: StatusReply) -> dict[str, Any]:
-    status: dict[str, Any] = dict(reply.status)
-    for name in LIST_FIELDS:
-        text = status.get(name)
-        if isinstance(text, str):
-            status[name] = [node for node in text.split(",") if node]
-    return status
-
-
-ANSWER_TYPES = (ClientReplyFrame, StatusReply, FaultReply, RingReply, Overloaded)
-"""The frames a node answers requests with; anything else ends the connection."""
-
-
-def _answer_id(frame: WireObject | DecodeError) -> int | None:
-    return frame.request_id if isinstance(frame, ANSWER_TYPES) else None
-
-
-def _request_result(reply: WireObject, where: str) -> ClientResult:
-    if isinstance(reply, Overloaded):
-        raise OverloadedError(reply.reason)
-    if not isinstance(reply, ClientReplyFrame):
-        raise _unexpected(reply, where)
-    return reply.result
-
-
-def _unexpected(frame: WireObject | DecodeError | None, where: str) -> NodeConnectionError:
-    if frame is None:
-        return NodeConnectionError(f"{where} closed the connection")
-    if isinstance(frame, ErrorFrame | DecodeError):
-        return NodeConnectionError(f"{where} closed the connection: {frame.reason}")
-    return NodeConnectionError(f"{where} sent an unexpected {type(frame).__name__}")
 
 
 class AsyncClient:
@@ -234,37 +152,37 @@ class AsyncClient:
         """Store `value`; the context the acknowledgement carries (REQ-CTX-4: lww's names the
         stamp written, so a next write can build on it; empty in dvv and vclock)."""
         request = ClientPut(next(self._ids), to_bytes(key), to_bytes(value), context, w)
-        return _written_context(_request_result(await self._exchange(request), self._where))
+        return written_context(request_result(await self._exchange(request), self._where))
 
     async def delete(self, key: Data, context: bytes, w: int | None = None) -> bytes:
         """Delete what `context` saw; the acknowledgement's context, as for `put`."""
         request = ClientDelete(next(self._ids), to_bytes(key), context, w)
-        return _written_context(_request_result(await self._exchange(request), self._where))
+        return written_context(request_result(await self._exchange(request), self._where))
 
     async def status(self) -> dict[str, Any]:
         reply = await self._exchange(StatusRequest(next(self._ids)))
         if not isinstance(reply, StatusReply):
-            raise _unexpected(reply, self._where)
-        return _status_dict(reply)
+            raise unexpected(reply, self._where)
+        return status_dict(reply)
 
     async def isolate(self, peers: Iterable[str]) -> None:
         """Fault injection: the node drops all traffic to and from `peers`; () heals."""
         reply = await self._exchange(FaultRequest(next(self._ids), tuple(peers)))
         if not isinstance(reply, FaultReply):
-            raise _unexpected(reply, self._where)
+            raise unexpected(reply, self._where)
 
     async def ring(self, key: Data | None = None) -> RingReply:
         """The node's view of the ring (and of `key`'s placement, when given)."""
         request = RingRequest(next(self._ids), None if key is None else to_bytes(key))
         reply = await self._exchange(request)
         if not isinstance(reply, RingReply):
-            raise _unexpected(reply, self._where)
+            raise unexpected(reply, self._where)
         return reply
 
     async def _request(self, make: Callable[[int], ClientRequest]) -> GetResult | None:
         request: ClientRequest = make(next(self._ids))
         reply = await self._exchange(request)
-        return _check_result(_request_result(reply, self._where))
+        return check_result(request_result(reply, self._where))
 
     async def _exchange(self, frame: AdminRequest) -> WireObject:
         await self.connect()
@@ -296,11 +214,11 @@ class AsyncClient:
             while True:
                 batch = await read_frames(reader, frames)
                 if not batch:
-                    self._fail_waiting(_unexpected(None, self._where))
+                    self._fail_waiting(unexpected(None, self._where))
                     return
                 for frame in batch:
                     if not isinstance(frame, ANSWER_TYPES):  # an ErrorFrame, or garbage
-                        self._fail_waiting(_unexpected(frame, self._where))
+                        self._fail_waiting(unexpected(frame, self._where))
                         return
                     waiting = self._waiting.get(frame.request_id)
                     if waiting is not None and not waiting.done():
@@ -358,40 +276,40 @@ class Client:
             sock.close()
 
     def get(self, key: Data, r: int | None = None) -> GetResult:
-        result = _check_result(self._result(ClientGet(next(self._ids), to_bytes(key), r)))
+        result = check_result(self._result(ClientGet(next(self._ids), to_bytes(key), r)))
         assert result is not None, "a get answers GetOk or fails"
         return result
 
     def put(self, key: Data, value: Data, context: bytes = b"", w: int | None = None) -> bytes:
         """Store `value`; the acknowledgement's context, as `AsyncClient.put` returns it."""
         request = ClientPut(next(self._ids), to_bytes(key), to_bytes(value), context, w)
-        return _written_context(self._result(request))
+        return written_context(self._result(request))
 
     def delete(self, key: Data, context: bytes, w: int | None = None) -> bytes:
         """Delete what `context` saw; the acknowledgement's context, as for `put`."""
         request = ClientDelete(next(self._ids), to_bytes(key), context, w)
-        return _written_context(self._result(request))
+        return written_context(self._result(request))
 
     def status(self) -> dict[str, Any]:
         reply = self._exchange(StatusRequest(next(self._ids)))
         if not isinstance(reply, StatusReply):
-            raise _unexpected(reply, self._where)
-        return _status_dict(reply)
+            raise unexpected(reply, self._where)
+        return status_dict(reply)
 
     def isolate(self, peers: Iterable[str]) -> None:
         reply = self._exchange(FaultRequest(next(self._ids), tuple(peers)))
         if not isinstance(reply, FaultReply):
-            raise _unexpected(reply, self._where)
+            raise unexpected(reply, self._where)
 
     def ring(self, key: Data | None = None) -> RingReply:
         request = RingRequest(next(self._ids), None if key is None else to_bytes(key))
         reply = self._exchange(request)
         if not isinstance(reply, RingReply):
-            raise _unexpected(reply, self._where)
+            raise unexpected(reply, self._where)
         return reply
 
     def _result(self, request: ClientRequest) -> ClientResult:
-        return _request_result(self._exchange(request), self._where)
+        return request_result(self._exchange(request), self._where)
 
     def _connect(self) -> socket.socket:
         if self._socket is None:
@@ -419,8 +337,8 @@ class Client:
             # One request at a time, and the socket is closed after any failure: the next
             # frame answers this request, or it is an ErrorFrame before the node hangs up.
             answer = self._next_frame(sock)
-            if isinstance(answer, DecodeError) or _answer_id(answer) != frame.request_id:
-                raise _unexpected(answer, self._where)
+            if isinstance(answer, DecodeError) or answer_id(answer) != frame.request_id:
+                raise unexpected(answer, self._where)
             return answer
         except TimeoutError:
             self.close()
@@ -438,7 +356,7 @@ class Client:
         while not self._ready:
             data = sock.recv(65536)
             if not data:
-                raise _unexpected(None, self._where)
+                raise unexpected(None, self._where)
             self._ready.extend(self._frames.feed(data))
         return self._ready.pop(0)
 
