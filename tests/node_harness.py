@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable
 import attrs
 from dynref.config import ClusterConfig
 from dynref.messages import (
+    Admin,
+    AdminRequest,
     ClientRequest,
     ClientResult,
     DurableWrite,
@@ -78,6 +80,16 @@ class Net:
         self.next_request += 1
         self.run(node, Request(make(request_id)))
         return request_id
+
+    def admin(self, node: str, make: Callable[[int], AdminRequest]) -> int:
+        request_id = self.next_request
+        self.next_request += 1
+        self.run(node, Admin(make(request_id)))
+        return request_id
+
+    def add_node(self, node_id: str) -> None:
+        """Boot a node outside the configuration (it joins with an admin `JoinCluster`)."""
+        self.states[node_id] = boot(self.config, node_id, 0, self.now).state
 
     def deliver(self, blocked: Blocked = lambda _s, _r, _m: False, rounds: int = 50) -> int:
         """Deliver queued messages (new ones too) until none is left; blocked ones are dropped."""

@@ -27,12 +27,15 @@ from dynref.causality import (
     merge_versions,
 )
 from dynref.config import ClusterConfig
+from dynref.membership import MemberEntry, Membership, Status
 from dynref.messages import (
     CLIENT_RESULT_TYPES,
     MESSAGE_TYPES,
     ClientDelete,
     ClientGet,
     ClientPut,
+    JoinCluster,
+    LeaveCluster,
     MerkleCompare,
     Probe,
     PutOk,
@@ -90,6 +93,15 @@ def versions_of(draw: st.DrawFn, mode: Mode) -> AnyVersions:
 
 
 any_versions = st.sampled_from(list(Mode)).flatmap(versions_of)
+member_entries = st.builds(
+    MemberEntry,
+    st.text(max_size=6),
+    st.integers(1, 8),
+    st.text(max_size=12),
+    st.sampled_from(Status),
+    st.integers(0, INT_MAX),
+)
+memberships = st.lists(member_entries, max_size=4).map(Membership.of)
 _SIMPLE: dict[object, st.SearchStrategy[Any]] = {
     type(None): st.none(),
     bool: st.booleans(),
@@ -103,6 +115,8 @@ def strategy_for(annotation: Any) -> st.SearchStrategy[Any]:
     """Values of an annotation, in the spirit of `st.from_type`; versions come from the core."""
     if annotation == AnyVersions:
         return any_versions
+    if annotation is Membership:  # entries ascend by node id, as the decoder checks
+        return memberships
     if annotation in _SIMPLE:
         return _SIMPLE[annotation]
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
@@ -156,6 +170,12 @@ def drive(mode: Mode) -> Net:
     root = net.states[stale].volatile.trees[range_index].root()
     net.queue.append((stale, peer, MerkleCompare(range_index, 1, 0, ((0, root),))))
     net.deliver()
+    # A node joins through a seed: gossip, transfer batches and offers (SPEC section 10).
+    net.add_node("n6")
+    net.admin("n6", lambda rid: JoinCluster(rid, "n1", 1, "127.0.0.1:7006"))
+    net.settle(config.handoff_interval, 6)
+    net.admin("n2", LeaveCluster)
+    net.settle(config.handoff_interval, 6)
     return net
 
 
@@ -173,7 +193,15 @@ def body_of(obj: wire.WireObject) -> bytes:
 def test_every_message_request_result_and_adapter_frame_has_a_tag() -> None:
     """REQ-WIRE-2: a type the core adds to its message lists cannot be forgotten by the codec."""
     adapter_frames = set(typing.get_args(wire.AdapterFrame))
-    expected = {*MESSAGE_TYPES, ClientGet, ClientPut, ClientDelete, *CLIENT_RESULT_TYPES}
+    expected = {
+        *MESSAGE_TYPES,
+        ClientGet,
+        ClientPut,
+        ClientDelete,
+        JoinCluster,
+        LeaveCluster,
+        *CLIENT_RESULT_TYPES,
+    }
     assert set(FRAME_TYPES) == expected | adapter_frames
     assert set(typing.get_args(wire.WireObject)) == set(FRAME_TYPES)
 

@@ -119,12 +119,15 @@ def test_rejections_name_what_was_wrong() -> None:
         Receive("stranger", Probe(1)),
         Receive("n2", Replicate(1, b"k", lww, None)),  # type: ignore[arg-type]
         Receive("n2", "not a message"),  # type: ignore[arg-type]
-        Receive("n2", MerkleCompare(10_000, 1, 0, ())),
     ]
     for event in cases:
         result = step(STATE, event)
         assert [type(e) for e in result.effects] == [ProtocolError], event
         assert result.state.durable == STATE.durable
+    # A range this node does not replicate may come from a peer whose membership view differs
+    # (REQ-MEMBER-6): refused without an answer, counted, not an error.
+    stale = step(STATE, Receive("n2", MerkleCompare(10_000, 1, 0, ())))
+    assert stale.effects == () and stale.state.volatile.stats.stale_messages == 1
     ranges = sorted(STATE.volatile.trees)
     for depth, level in [(99, 99), (4, 5), (-1, 0), (33, 0)]:  # level over depth, or over 32
         bad = step(STATE, Receive("n2", MerkleCompare(ranges[0], depth, level, ())))
@@ -135,7 +138,8 @@ def test_rejections_name_what_was_wrong() -> None:
 
 
 def test_a_replicate_is_stored_by_a_primary_and_refused_elsewhere() -> None:
-    """REQ-REPL-1: a primary merges and acks; a node outside the preference list refuses."""
+    """REQ-REPL-1, REQ-MEMBER-6: a primary merges and acks; a node outside the preference list
+    refuses: it neither stores nor acknowledges, and counts the stale message."""
     key = b"some key"
     preference = STATE.ring.preference_list(key, CONFIG.n)
     versions = written(Mode.DVV, b"v")
@@ -148,7 +152,8 @@ def test_a_replicate_is_stored_by_a_primary_and_refused_elsewhere() -> None:
         boot(CONFIG, outsider, 0, 0).state,
         Receive(preference[0], Replicate(3, key, versions, None)),
     )  # type: ignore[arg-type]
-    assert [type(e) for e in refused.effects] == [ProtocolError]
+    assert refused.effects == ()
+    assert refused.state.volatile.stats.stale_messages == 1
 
 
 def test_time_never_goes_backwards_and_timers_follow_the_configuration() -> None:

@@ -14,6 +14,7 @@ import attrs
 import pytest
 from dynref.causality import DvvSet, LwwRegister, Mode, VersionVector
 from dynref.messages import (
+    DURABLE_WRITE_TYPES,
     DeleteHint,
     DurableWrite,
     StoreHint,
@@ -33,8 +34,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.test_codec import drive, versions_of
-
-DURABLE_WRITE_TYPES = (StoreVersions, StoreHint, DeleteHint, StoreMeta)  # narrows for mypy
 
 
 @pytest.fixture
@@ -115,11 +114,7 @@ def test_stores_load_what_the_core_holds_after_real_steps(mode: Mode, tmp_path: 
     for node, state in net.states.items():
         first = boot(net.config, node, 0, 0).effects  # Net.start keeps the state, not these
         writes: list[list[DurableWrite]] = [
-            [
-                e
-                for e in result.effects
-                if isinstance(e, StoreVersions | StoreHint | DeleteHint | StoreMeta)
-            ]
+            [e for e in result.effects if isinstance(e, DURABLE_WRITE_TYPES)]
             for name, _, result in net.steps
             if name == node
         ]

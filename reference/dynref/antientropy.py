@@ -18,7 +18,7 @@ the exchange descend further.
 from __future__ import annotations
 
 from dynref.limits import batch_by_size
-from dynref.local import merge_into_store, stored
+from dynref.local import merge_into_store, misplaced, stored
 from dynref.merkle import HASH_BYTES, MAX_DEPTH, depth_for, differing_keys
 from dynref.merkle_tree import MerkleTree, differing_children
 from dynref.messages import (
@@ -64,11 +64,7 @@ def proposed_depth(node: Draft, tree: MerkleTree) -> int:
 def _tree(node: Draft, sender: str, range_index: int, out: list[Effect]) -> MerkleTree | None:
     tree = node.trees.get(range_index)
     if tree is None:
-        out.append(
-            ProtocolError(
-                sender, f"anti-entropy for range {range_index} this node does not replicate"
-            )
-        )
+        misplaced(node)
     return tree
 
 
@@ -108,12 +104,11 @@ def on_merkle_leaves(node: Draft, sender: str, message: MerkleLeaves, out: list[
     tree = _tree(node, sender, message.range_index, out)
     if tree is None:
         return
-    if (
-        not 0 <= message.depth <= MAX_DEPTH
-        or _bad_indexes(list(message.buckets), message.depth)
-        or not _keys_in_range(node, message.range_index, [key for key, _ in message.entries])
-    ):
+    if not 0 <= message.depth <= MAX_DEPTH or _bad_indexes(list(message.buckets), message.depth):
         out.append(ProtocolError(sender, "malformed Merkle leaves"))
+        return
+    if not _keys_in_range(node, message.range_index, [key for key, _ in message.entries]):
+        misplaced(node)
         return
     keys = differing_keys(tree.leaf_entries(message.depth, message.buckets), message.entries)
     if not keys:
@@ -129,7 +124,7 @@ def on_sync_keys(node: Draft, sender: str, message: SyncKeys, out: list[Effect])
         return
     keys = [key for key, _ in message.items] + list(message.wanted)
     if not _keys_in_range(node, message.range_index, keys):
-        out.append(ProtocolError(sender, "anti-entropy keys outside their range"))
+        misplaced(node)
         return
     repaired = 0
     for key, versions in message.items:

@@ -13,9 +13,12 @@ from dynref.messages import (
     CLIENT_RESULT_TYPES,
     DURABLE_WRITE_TYPES,
     MESSAGE_TYPES,
+    Admin,
     ClientDelete,
     ClientGet,
     ClientPut,
+    JoinCluster,
+    LeaveCluster,
     ProtocolError,
     Receive,
     Reply,
@@ -28,8 +31,9 @@ from dynref.messages import (
 SECTIONS: tuple[tuple[str, tuple[type, ...]], ...] = (
     ("Node-to-node messages", MESSAGE_TYPES),
     ("Client requests", (ClientGet, ClientPut, ClientDelete)),
+    ("Admin requests", (JoinCluster, LeaveCluster)),
     ("Client results", CLIENT_RESULT_TYPES),
-    ("Events (inputs of `step`)", (Receive, Request, Tick, Restart)),
+    ("Events (inputs of `step`)", (Receive, Request, Admin, Tick, Restart)),
     ("Effects (outputs of `step`)", (Send, Reply, *DURABLE_WRITE_TYPES, ProtocolError)),
 )
 

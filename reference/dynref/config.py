@@ -56,6 +56,15 @@ class ClusterConfig:
     max_object_bytes: int = attrs.field(default=1_179_648, validator=_positive)
     max_frame_bytes: int = attrs.field(default=DEFAULT_MAX_FRAME_BYTES, validator=_positive)
     seed: int = 0
+    # Membership (SPEC section 10): the nodes every node may gossip with and a joining node
+    # announces itself to (empty: every configured node), how often a node gossips once the
+    # membership has changed, and how many keys one transfer batch carries.
+    seeds: tuple[str, ...] = ()
+    gossip_interval: int = attrs.field(default=500, validator=_positive)
+    transfer_batch: int = attrs.field(default=64, validator=_positive)
+
+    def seed_ids(self) -> tuple[str, ...]:
+        return self.seeds or tuple(sorted(spec.node_id for spec in self.nodes))
 
     def __attrs_post_init__(self) -> None:
         if self.r > self.n or self.w > self.n:

@@ -188,6 +188,13 @@ def start_put(
     targets = [target for target in node.sloppy_targets(key) if target.node_id != node.node_id]
     for target in targets:
         out.append(Send(target.node_id, Replicate(request_id, key, new_versions, target.hint_for)))
+    if node.future is not None:
+        # Pending owners get the write too, uncounted toward W (REQ-MEMBER-4); one that misses
+        # it receives the key by transfer.
+        current = node.preference_list(key)
+        for owner in node.future_preference_list(key):
+            if owner not in current and owner != node.node_id:
+                out.append(Send(owner, Replicate(request_id, key, new_versions, None)))
     answered = needed <= 1
     if answered:
         answer(reply_to, PutOk(written), out)

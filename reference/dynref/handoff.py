@@ -6,14 +6,17 @@ holds; a hint that grew meanwhile stays until a later round delivers the rest (I
 
 from __future__ import annotations
 
-from dynref.local import drop_hint, merge_into_store, replicates
-from dynref.messages import Effect, Handoff, HandoffAck, ProtocolError, Send
+from dynref.local import accepts, drop_hint, merge_into_store, misplaced
+from dynref.messages import Effect, Handoff, HandoffAck, Send
 from dynref.state import Draft
+from dynref.transfer import on_transfer_timer
 
 
 def on_handoff_timer(node: Draft, out: list[Effect]) -> None:
     if node.now < node.next_handoff:
         return
+    # Transfers first: they re-target the hints whose owner changed.
+    on_transfer_timer(node, out)
     # By owner, then key: a map's own order follows string hashing, which differs between
     # processes, and a replayed trace must send in the same order (REQ-NODE-4).
     for target in sorted(node.hints.keys()):
@@ -26,8 +29,8 @@ def on_handoff_timer(node: Draft, out: list[Effect]) -> None:
 
 
 def on_handoff(node: Draft, sender: str, message: Handoff, out: list[Effect]) -> None:
-    if not replicates(node, message.key):
-        out.append(ProtocolError(sender, "handoff to a node outside the key's preference list"))
+    if not accepts(node, message.key):
+        misplaced(node)
         return
     merge_into_store(node, message.key, message.versions, out)
     out.append(Send(sender, HandoffAck(message.key, message.versions.digest())))

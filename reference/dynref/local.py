@@ -10,7 +10,14 @@ import immutables
 
 from dynref.causality import AnyVersions, DvvSet, LwwRegister, VclockSiblings, empty_versions
 from dynref.merkle_tree import MerkleTree, build_tree
-from dynref.messages import DeleteHint, Effect, StoreHint, StoreVersions
+from dynref.messages import (
+    DeleteHint,
+    DropVersions,
+    Effect,
+    StoreHint,
+    StoreVersions,
+)
+from dynref.ring import Ring
 from dynref.state import Draft, NodeState
 
 
@@ -32,6 +39,24 @@ def stored(node: Draft, key: bytes) -> AnyVersions:
 
 def replicates(node: Draft, key: bytes) -> bool:
     return node.node_id in node.preference_list(key)
+
+
+def accepts(node: Draft, key: bytes) -> bool:
+    """Whether this node takes the key as a primary: a current or a future owner of it."""
+    return replicates(node, key) or (
+        node.future is not None and node.node_id in node.future_preference_list(key)
+    )
+
+
+def misplaced(node: Draft) -> None:
+    """Refuse a message that assumes a placement this node does not share: not stored, not
+    acknowledged, counted (REQ-MEMBER-6).
+
+    Once nodes can join and leave, a peer that learnt of a change first sends such messages in
+    good faith, to a node that has not learnt of it yet (or that learnt of a later one); neither
+    side can tell a lagging view from a defective peer, so neither is a protocol error.
+    """
+    node.count("stale_messages")
 
 
 def local_view(node: Draft, key: bytes) -> AnyVersions:
@@ -63,6 +88,18 @@ def replace_stored(node: Draft, key: bytes, versions: AnyVersions, out: list[Eff
         node.trees = node.trees.set(range_index, tree.update(key, versions.digest()))
 
 
+def drop_stored(node: Draft, key: bytes, out: list[Effect]) -> None:
+    """Forget a key every new owner acknowledged (dynref.transfer decides when)."""
+    if key not in node.data:
+        return
+    out.append(DropVersions(key))
+    node.data = node.data.delete(key)
+    range_index = node.range_of(key)
+    tree = node.trees.get(range_index)
+    if tree is not None:
+        node.trees = node.trees.set(range_index, tree.update(key, None))
+
+
 def merge_into_hint(
     node: Draft, target: str, key: bytes, incoming: AnyVersions, out: list[Effect]
 ) -> None:
@@ -86,10 +123,19 @@ def drop_hint(node: Draft, target: str, key: bytes, out: list[Effect]) -> None:
 
 def build_trees(state: NodeState) -> immutables.Map[int, MerkleTree]:
     """The Merkle tree of every range this node replicates, rebuilt from its primary store."""
-    ranges = state.ring.ranges_replicated_by(state.node_id, state.config.n)
+    config = state.config
+    return trees_of(state.ring, state.node_id, config.n, state.durable.data)
+
+
+def trees_of(
+    ring: Ring, node_id: str, n: int, data: immutables.Map[bytes, AnyVersions]
+) -> immutables.Map[int, MerkleTree]:
+    """The Merkle trees of the ranges `node_id` replicates in `ring`, over its keys there."""
+    ranges = ring.ranges_replicated_by(node_id, n)
     entries: dict[int, list[tuple[bytes, bytes]]] = {index: [] for index in ranges}
-    for key, versions in state.durable.data.items():
-        bucket = entries.get(state.ring.range_index(key))
-        if bucket is not None:
-            bucket.append((key, versions.digest()))
+    if entries:
+        for key, versions in data.items():
+            bucket = entries.get(ring.range_index(key))
+            if bucket is not None:
+                bucket.append((key, versions.digest()))
     return immutables.Map({index: build_tree(items) for index, items in entries.items()})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import attrs
 
 from dynref.causality import AnyVersions
+from dynref.membership import Membership
 
 RangeIndex = int
 NodeHash = tuple[int, bytes]
@@ -130,6 +131,38 @@ class SyncKeys:
     wanted: tuple[bytes, ...]
 
 
+@attrs.frozen
+class Gossip:
+    """The sender's membership, and a digest of the parameters every node must share."""
+
+    config_digest: bytes
+    membership: Membership
+
+
+@attrs.frozen
+class Transfer:
+    """A batch of keys whose owners changed: store them (merged) as a primary."""
+
+    batch_id: int
+    items: tuple[KeyVersions, ...]
+
+
+@attrs.frozen
+class TransferAck:
+    """The keys of a batch durably stored, each with the digest of the versions received."""
+
+    batch_id: int
+    acked: tuple[KeyDigest, ...]
+
+
+@attrs.frozen
+class TransferOffered:
+    """To a joining node: every key it gains that the sender holds, it acknowledged, under the
+    membership with this digest."""
+
+    membership_digest: bytes
+
+
 Message = (
     ForwardPut
     | ForwardReply
@@ -144,6 +177,10 @@ Message = (
     | MerkleCompare
     | MerkleLeaves
     | SyncKeys
+    | Gossip
+    | Transfer
+    | TransferAck
+    | TransferOffered
 )
 MESSAGE_TYPES: tuple[type, ...] = (
     ForwardPut,
@@ -159,6 +196,10 @@ MESSAGE_TYPES: tuple[type, ...] = (
     MerkleCompare,
     MerkleLeaves,
     SyncKeys,
+    Gossip,
+    Transfer,
+    TransferAck,
+    TransferOffered,
 )
 
 # ---------------------------------------------------------------- client requests and results
@@ -189,6 +230,26 @@ class ClientDelete:
 
 
 ClientRequest = ClientGet | ClientPut | ClientDelete
+
+
+@attrs.frozen
+class JoinCluster:
+    """Admin: this node joins the cluster, announcing itself to `seed` (SPEC section 10)."""
+
+    request_id: int
+    seed: str
+    capacity: int = 1
+    endpoint: str = ""
+
+
+@attrs.frozen
+class LeaveCluster:
+    """Admin: this node leaves the cluster once its keys are held by their new owners."""
+
+    request_id: int
+
+
+AdminRequest = JoinCluster | LeaveCluster
 
 
 @attrs.frozen
@@ -235,8 +296,22 @@ class Unavailable:
     reason: str
 
 
+@attrs.frozen
+class AdminOk:
+    """An admin request was accepted; `status` is the node's status in its membership now."""
+
+    status: str
+
+
 ClientResult = (
-    GetOk | PutOk | QuorumNotReached | InvalidContext | TooLarge | InvalidRequest | Unavailable
+    GetOk
+    | PutOk
+    | QuorumNotReached
+    | InvalidContext
+    | TooLarge
+    | InvalidRequest
+    | Unavailable
+    | AdminOk
 )
 CLIENT_RESULT_TYPES: tuple[type, ...] = (
     GetOk,
@@ -246,6 +321,7 @@ CLIENT_RESULT_TYPES: tuple[type, ...] = (
     TooLarge,
     InvalidRequest,
     Unavailable,
+    AdminOk,
 )
 
 # ---------------------------------------------------------------- events
@@ -265,6 +341,13 @@ class Request:
 
 
 @attrs.frozen
+class Admin:
+    """An administrator's request to this node (join or leave the cluster)."""
+
+    request: AdminRequest
+
+
+@attrs.frozen
 class Tick:
     """Time has passed: `now` is this node's clock in milliseconds (it never goes backwards)."""
 
@@ -278,7 +361,7 @@ class Restart:
     now: int
 
 
-Event = Receive | Request | Tick | Restart
+Event = Receive | Request | Admin | Tick | Restart
 
 # ---------------------------------------------------------------- effects
 
@@ -328,6 +411,20 @@ class StoreMeta:
 
 
 @attrs.frozen
+class DropVersions:
+    """Durably forget the key: every new owner of it acknowledged these versions."""
+
+    key: bytes
+
+
+@attrs.frozen
+class StoreMembership:
+    """Durably store the membership this node knows (it survives a restart)."""
+
+    membership: Membership
+
+
+@attrs.frozen
 class ProtocolError:
     """Input the node rejected: malformed, inconsistent or unexpected. The state is unchanged."""
 
@@ -335,6 +432,13 @@ class ProtocolError:
     reason: str
 
 
-DurableWrite = StoreVersions | StoreHint | DeleteHint | StoreMeta
+DurableWrite = StoreVersions | StoreHint | DeleteHint | StoreMeta | DropVersions | StoreMembership
 Effect = Send | Reply | DurableWrite | ProtocolError
-DURABLE_WRITE_TYPES: tuple[type, ...] = (StoreVersions, StoreHint, DeleteHint, StoreMeta)
+DURABLE_WRITE_TYPES: tuple[type, ...] = (
+    StoreVersions,
+    StoreHint,
+    DeleteHint,
+    StoreMeta,
+    DropVersions,
+    StoreMembership,
+)

@@ -14,19 +14,22 @@ from typing import Any
 
 import attrs
 
-from dynref import antientropy, coordinator, handoff, liveness, replica
+from dynref import antientropy, coordinator, gossip, handoff, liveness, replica, transfer
 from dynref.causality import Mode, mode_of
 from dynref.config import ClusterConfig
 from dynref.limits import peer_message_problem
 from dynref.local import build_trees
+from dynref.membership import current_ring, future_ring, initial_membership
 from dynref.messages import (
     MESSAGE_TYPES,
+    Admin,
     Effect,
     Event,
     Fetch,
     FetchReply,
     ForwardPut,
     ForwardReply,
+    Gossip,
     Handoff,
     HandoffAck,
     MerkleCompare,
@@ -42,10 +45,12 @@ from dynref.messages import (
     StoreMeta,
     SyncKeys,
     Tick,
+    Transfer,
+    TransferAck,
+    TransferOffered,
 )
 from dynref.prng import derive_seed
 from dynref.ready import Ready, ready_of
-from dynref.ring import build_ring
 from dynref.state import (
     LIFE_BITS,
     SEQUENCE_BITS,
@@ -85,6 +90,10 @@ HANDLERS: dict[type, Handler] = {
     MerkleCompare: antientropy.on_merkle_compare,
     MerkleLeaves: antientropy.on_merkle_leaves,
     SyncKeys: antientropy.on_sync_keys,
+    Gossip: gossip.on_gossip,
+    Transfer: transfer.on_transfer,
+    TransferAck: transfer.on_transfer_ack,
+    TransferOffered: transfer.on_transfer_offered,
 }
 assert set(HANDLERS) == set(MESSAGE_TYPES), "every message type has a handler"
 
@@ -97,6 +106,7 @@ def fresh_volatile(config: ClusterConfig, durable: DurableState, now: int) -> Vo
         next_handoff=now + config.handoff_interval,
         next_antientropy=now + config.antientropy_interval,
         next_probe=now + config.probe_interval,
+        next_gossip=now + config.gossip_interval,
         request_id_base=request_id_base(durable),
         forward_memory=ForwardMemory(renew_at=now + forward_memory_window(config)),
     )
@@ -119,7 +129,11 @@ def forward_memory_window(config: ClusterConfig) -> int:
 
 
 def boot(config: ClusterConfig, node_id: str, incarnation: int, now: int) -> Step:
-    """A node starting with an empty disk under a fresh incarnation (never reused, riak_kv 679)."""
+    """A node starting with an empty disk under a fresh incarnation (never reused, riak_kv 679).
+
+    A node outside the configuration's members starts outside the cluster, holding nothing,
+    until an admin `JoinCluster` makes it a joining member (SPEC section 10).
+    """
     durable = DurableState(node_id=node_id, incarnation=incarnation, boots=0)
     return _start(config, durable, now, (StoreMeta(node_id, incarnation, 0),))
 
@@ -134,8 +148,6 @@ def recover(config: ClusterConfig, durable: DurableState, now: int) -> Step:
 def _start(
     config: ClusterConfig, durable: DurableState, now: int, effects: tuple[Effect, ...]
 ) -> Step:
-    if durable.node_id not in {spec.node_id for spec in config.nodes}:
-        raise ValueError(f"node {durable.node_id!r} is not a member of the cluster")
     stored_modes = {mode_of(versions) for versions in durable.data.values()}
     for held in durable.hints.values():
         stored_modes |= {mode_of(versions) for versions in held.values()}
@@ -144,11 +156,16 @@ def _start(
         raise ValueError(
             f"the store holds {found} versions but the cluster runs {config.mode.value}"
         )
+    membership = initial_membership(config.nodes).merge(durable.membership)
+    ring = current_ring(membership, config.ring)
+    future = future_ring(membership, config.ring)
     state = NodeState(
         config=config,
-        ring=build_ring(config.nodes, config.ring),
+        ring=ring,
         durable=durable,
         volatile=fresh_volatile(config, durable, now),
+        membership=membership,
+        future=None if future == ring else future,
     )
     trees = build_trees(state)
     return Step(attrs.evolve(state, volatile=attrs.evolve(state.volatile, trees=trees)), effects)
@@ -180,13 +197,18 @@ def _dispatch(node: Draft, event: object, out: list[Effect]) -> None:
         coordinator.on_client_request(node, event.request, out)
     elif isinstance(event, Tick):
         on_tick(node, event.now, out)
+    elif isinstance(event, Admin):
+        gossip.on_admin(node, event.request, out)
     else:
         out.append(ProtocolError(None, f"unknown event {type(event).__name__}"))
 
 
 def _receive(node: Draft, event: Receive, out: list[Effect]) -> None:
     sender, message = event.sender, event.message
-    if sender == node.node_id or sender not in node.ring.node_ids():
+    # Gossip may introduce its sender (a joining node announcing itself): on_gossip checks it.
+    if sender == node.node_id or (
+        not node.membership.is_member(sender) and not isinstance(message, Gossip)
+    ):
         out.append(ProtocolError(sender, f"message from unknown peer {sender!r}"))
         return
     handler = HANDLERS.get(type(message))
@@ -210,7 +232,7 @@ _CARRYING_VERSIONS = (Replicate, FetchReply, Handoff)  # each with one `versions
 def _carries_other_mode(message: object, mode: Mode) -> bool:
     if isinstance(message, _CARRYING_VERSIONS):
         return mode_of(message.versions) is not mode
-    if isinstance(message, SyncKeys):
+    if isinstance(message, SyncKeys | Transfer):
         return any(mode_of(versions) is not mode for _, versions in message.items)
     return False
 
@@ -224,3 +246,4 @@ def on_tick(node: Draft, now: int, out: list[Effect]) -> None:
     handoff.on_handoff_timer(node, out)
     liveness.on_probe_timer(node, out)
     antientropy.on_antientropy_timer(node, out)
+    gossip.on_gossip_timer(node, out)

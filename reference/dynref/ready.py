@@ -25,12 +25,14 @@ import attrs
 
 from dynref.messages import (
     DeleteHint,
+    DropVersions,
     DurableWrite,
     Effect,
     ProtocolError,
     Reply,
     Send,
     StoreHint,
+    StoreMembership,
     StoreMeta,
     StoreVersions,
 )
@@ -70,7 +72,7 @@ def ready_of(effects: Iterable[Effect]) -> Ready:
     return Ready(tuple(writes), tuple(sends), tuple(replies), tuple(errors))
 
 
-_DURABLE_WRITES = {StoreVersions, StoreHint, DeleteHint, StoreMeta}
+_DURABLE_WRITES = {StoreVersions, StoreHint, DeleteHint, StoreMeta, DropVersions, StoreMembership}
 assert set(get_args(DurableWrite)) == _DURABLE_WRITES, "ready_of knows every durable write"
 assert set(get_args(Effect)) == {Send, Reply, ProtocolError} | _DURABLE_WRITES, (
     "ready_of knows every effect type"

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from dynref.local import merge_into_hint, merge_into_store, replicates
-from dynref.messages import Effect, ProtocolError, Replicate, ReplicateAck, Send
+from dynref.local import accepts, merge_into_hint, merge_into_store, misplaced
+from dynref.membership import Status
+from dynref.messages import Effect, Replicate, ReplicateAck, Send
 from dynref.state import Draft
 
 
 def on_replicate(node: Draft, sender: str, message: Replicate, out: list[Effect]) -> None:
     if message.hint_for is None or message.hint_for == node.node_id:
-        if not replicates(node, message.key):
-            out.append(
-                ProtocolError(sender, "replicate to a node outside the key's preference list")
-            )
+        # A future owner takes the write too (a pending owner, REQ-MEMBER-4).
+        if not accepts(node, message.key):
+            misplaced(node)
             return
         merge_into_store(node, message.key, message.versions, out)
     else:
-        if message.hint_for not in node.ring.node_ids():
-            out.append(ProtocolError(sender, f"hint for unknown node {message.hint_for!r}"))
+        target = node.membership.get(message.hint_for)
+        if target is None or target.status is Status.EXITING:
+            misplaced(node)
             return
         merge_into_hint(node, message.hint_for, message.key, message.versions, out)
         node.count("hinted_writes")

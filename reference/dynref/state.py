@@ -15,6 +15,7 @@ import immutables
 
 from dynref.causality import AnyVersions
 from dynref.config import ClusterConfig
+from dynref.membership import Membership
 from dynref.merkle_tree import MerkleTree
 from dynref.ring import Ring, SloppyTarget
 
@@ -35,6 +36,9 @@ class DurableState:
     boots: int
     data: immutables.Map[bytes, AnyVersions] = immutables.Map()
     hints: Hints = immutables.Map()
+    # What this node learnt beyond the static configuration (empty while nothing changed); the
+    # effective membership is the configuration's joined with it (`NodeState.membership`).
+    membership: Membership = Membership()
 
     @property
     def actor(self) -> str:
@@ -175,6 +179,10 @@ class Stats:
     antientropy_exchanges: int = 0
     antientropy_keys_repaired: int = 0
     protocol_errors: int = 0
+    stale_messages: int = 0  # placement a lagging membership view chose: ignored, not an error
+    keys_transferred: int = 0  # keys a peer acknowledged in transfer batches from this node
+    bytes_transferred: int = 0  # the values' bytes of those keys
+    keys_dropped: int = 0  # keys this node stopped holding after every new owner acknowledged
 
     def plus(self, increments: dict[str, int]) -> Stats:
         """These counters with the given increments added."""
@@ -232,18 +240,33 @@ class VolatileState:
     # Tick before it skips the scan. Derived from those maps, and computed from them when not
     # given: whoever replaces one of them with attrs.evolve must pass it too.
     next_deadline: int | None = attrs.field(default=attrs.Factory(_earliest_of, takes_self=True))
+    next_gossip: int = 0
+    # peer -> key -> digest of versions of the key the peer acknowledged in a transfer batch.
+    transfer_acks: immutables.Map[str, immutables.Map[bytes, bytes]] = immutables.Map()
+    # old owner -> digest of the membership under which it offered every key this joining node
+    # gains (see dynref.transfer).
+    offers: immutables.Map[str, bytes] = immutables.Map()
 
 
 @attrs.frozen
 class NodeState:
     config: ClusterConfig
     ring: Ring
+    """The current ring: valid and leaving members (see dynref.membership)."""
     durable: DurableState
     volatile: VolatileState
+    membership: Membership = Membership()
+    """The effective membership: the configuration's joined with what the node learnt."""
+    future: Ring | None = None
+    """The future ring (joining and valid members); None while it equals the current one."""
 
     @property
     def node_id(self) -> str:
         return self.durable.node_id
+
+    @property
+    def future_ring(self) -> Ring:
+        return self.ring if self.future is None else self.future
 
 
 class Draft:
@@ -266,18 +289,24 @@ class Draft:
         "down",
         "forward_memory",
         "forwards",
+        "future",
         "gets",
         "hints",
+        "membership",
         "next_antientropy",
         "next_deadline",
+        "next_gossip",
         "next_handoff",
         "next_probe",
         "next_sequence",
         "node_id",
         "now",
+        "offers",
         "puts",
         "ring",
         "rng",
+        "stored_membership",
+        "transfer_acks",
         "trees",
     )
 
@@ -285,7 +314,10 @@ class Draft:
         self.base = state
         self.config = state.config
         self.ring = state.ring
+        self.future = state.future
+        self.membership = state.membership
         durable, volatile = state.durable, state.volatile
+        self.stored_membership = durable.membership
         self.node_id = durable.node_id
         self.data = durable.data
         self.hints = durable.hints
@@ -302,6 +334,9 @@ class Draft:
         self.next_antientropy = volatile.next_antientropy
         self.next_probe = volatile.next_probe
         self.next_deadline = volatile.next_deadline
+        self.next_gossip = volatile.next_gossip
+        self.transfer_acks = volatile.transfer_acks
+        self.offers = volatile.offers
         # True once a request holding the earliest deadline left: then next_deadline is only a
         # lower bound until `freeze` recomputes it.
         self._deadline_stale = False
@@ -331,6 +366,18 @@ class Draft:
     def preference_list(self, key: bytes) -> tuple[str, ...]:
         """The first N nodes of the key's walk round the ring."""
         return self.ring.range_preference_list(self.range_of(key), self.config.n)
+
+    def future_preference_list(self, key: bytes) -> tuple[str, ...]:
+        """The key's N owners in the future ring (its current ones outside a transition)."""
+        if self.future is None:
+            return self.preference_list(key)
+        return self.future.preference_list(key, self.config.n)
+
+    def set_rings(self, ring: Ring, future: Ring | None) -> None:
+        """Adopt the rings of a changed membership (the range cache belongs to the old ring)."""
+        self.ring = ring
+        self.future = future
+        self._range_key = None
 
     def sloppy_targets(self, key: bytes) -> tuple[SloppyTarget, ...]:
         """The key's N sloppy targets, given the peers this node believes down (never itself)."""
@@ -384,9 +431,18 @@ class Draft:
         """The state this step leads to: the very base state when nothing changed."""
         base = self.base
         durable, volatile = base.durable, base.volatile
-        if self.data is not durable.data or self.hints is not durable.hints:
+        if (
+            self.data is not durable.data
+            or self.hints is not durable.hints
+            or self.stored_membership is not durable.membership
+        ):
             durable = DurableState(
-                durable.node_id, durable.incarnation, durable.boots, self.data, self.hints
+                durable.node_id,
+                durable.incarnation,
+                durable.boots,
+                self.data,
+                self.hints,
+                self.stored_membership,
             )
         if self._deadline_stale:
             floor = self.next_deadline
@@ -406,6 +462,9 @@ class Draft:
             or self.next_antientropy != volatile.next_antientropy
             or self.next_probe != volatile.next_probe
             or stats is not volatile.stats
+            or self.next_gossip != volatile.next_gossip
+            or self.transfer_acks is not volatile.transfer_acks
+            or self.offers is not volatile.offers
         ):
             # Positional: keywords cost a third more, once per step.
             volatile = VolatileState(
@@ -424,10 +483,17 @@ class Draft:
                 volatile.request_id_base,
                 self.forward_memory,
                 self.next_deadline,
+                self.next_gossip,
+                self.transfer_acks,
+                self.offers,
             )
-        if durable is base.durable and volatile is base.volatile:
+        if (
+            durable is base.durable
+            and volatile is base.volatile
+            and self.membership is base.membership
+        ):
             return base
-        return NodeState(base.config, base.ring, durable, volatile)
+        return NodeState(base.config, self.ring, durable, volatile, self.membership, self.future)
 
 
 __all__ = [

@@ -25,14 +25,32 @@ from typing import Protocol
 import attrs
 import immutables
 from dynref.causality import AnyVersions
-from dynref.messages import DeleteHint, DurableWrite, StoreHint, StoreMeta, StoreVersions
+from dynref.membership import Membership
+from dynref.messages import (
+    DeleteHint,
+    DropVersions,
+    DurableWrite,
+    StoreHint,
+    StoreMembership,
+    StoreMeta,
+    StoreVersions,
+)
 from dynref.state import DurableState, Hints
 
-from dynref_io.wire.codec import DecodeError, decode_versions, encode_versions
+from dynref_io.wire.codec import (
+    DecodeError,
+    decode_membership,
+    decode_versions,
+    encode_membership,
+    encode_versions,
+)
 
-SCHEMA_VERSION = 1
-"""Stored in SQLite's `user_version`; a store of another version is refused, not guessed at."""
+SCHEMA_VERSION = 2
+"""Stored in SQLite's `user_version`; an older store is upgraded, a newer one refused."""
 
+_MEMBERSHIP_TABLE = (
+    "CREATE TABLE membership (id INTEGER PRIMARY KEY CHECK (id = 1), body BLOB NOT NULL)",
+)
 _SCHEMA = (
     # One row at most: the CHECK pins its id, so an upsert replaces it.
     "CREATE TABLE meta (id INTEGER PRIMARY KEY CHECK (id = 1), node_id TEXT NOT NULL,"
@@ -40,7 +58,10 @@ _SCHEMA = (
     "CREATE TABLE versions (key BLOB PRIMARY KEY, body BLOB NOT NULL)",
     "CREATE TABLE hints (target TEXT NOT NULL, key BLOB NOT NULL, body BLOB NOT NULL,"
     " PRIMARY KEY (target, key))",
+    *_MEMBERSHIP_TABLE,
 )
+_UPGRADES = {1: _MEMBERSHIP_TABLE}
+"""Schema version -> the statements that bring a store of that version to the next one."""
 _UPSERT_META = (
     "INSERT INTO meta (id, node_id, incarnation, boots) VALUES (1, ?, ?, ?)"
     " ON CONFLICT (id) DO UPDATE SET node_id = excluded.node_id,"
@@ -55,6 +76,11 @@ _UPSERT_HINT = (
     " ON CONFLICT (target, key) DO UPDATE SET body = excluded.body"
 )
 _DELETE_HINT = "DELETE FROM hints WHERE target = ? AND key = ?"
+_DELETE_VERSIONS = "DELETE FROM versions WHERE key = ?"
+_UPSERT_MEMBERSHIP = (
+    "INSERT INTO membership (id, body) VALUES (1, ?)"
+    " ON CONFLICT (id) DO UPDATE SET body = excluded.body"
+)
 
 
 class StorageError(Exception):
@@ -121,10 +147,17 @@ class _Image:
     meta: StoreMeta | None = None
     data: immutables.Map[bytes, AnyVersions] = immutables.Map()
     hints: Hints = immutables.Map()
+    membership: Membership = Membership()
 
     def applied(self, write: DurableWrite) -> _Image:
         if isinstance(write, StoreVersions):
             return attrs.evolve(self, data=self.data.set(write.key, write.versions))
+        if isinstance(write, DropVersions):
+            if write.key not in self.data:
+                return self
+            return attrs.evolve(self, data=self.data.delete(write.key))
+        if isinstance(write, StoreMembership):
+            return attrs.evolve(self, membership=write.membership)
         if isinstance(write, StoreHint):
             held = self.hints.get(write.target, immutables.Map())
             held = held.set(write.key, write.versions)
@@ -152,6 +185,7 @@ class _Image:
             boots=self.meta.boots,
             data=self.data,
             hints=self.hints,
+            membership=self.membership,
         )
 
 
@@ -226,8 +260,14 @@ class SqliteStorage:
                 for statement in _SCHEMA:
                     connection.execute(statement)
                 connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            elif version != SCHEMA_VERSION:
-                raise StorageError(f"{self._path} has schema {version}, not {SCHEMA_VERSION}")
+            else:
+                while version in _UPGRADES:
+                    for statement in _UPGRADES[version]:
+                        connection.execute(statement)
+                    version += 1
+                    connection.execute(f"PRAGMA user_version = {version}")
+                if version != SCHEMA_VERSION:
+                    raise StorageError(f"{self._path} has schema {version}, not {SCHEMA_VERSION}")
 
     def _open(self) -> sqlite3.Connection:
         if self._connection is None:
@@ -243,7 +283,8 @@ class SqliteStorage:
                 ).fetchall()
                 version_rows = connection.execute("SELECT key, body FROM versions").fetchall()
                 hint_rows = connection.execute("SELECT target, key, body FROM hints").fetchall()
-        image = _Image(meta=self._meta(meta_rows))
+                membership_rows = connection.execute("SELECT body FROM membership").fetchall()
+        image = _Image(meta=self._meta(meta_rows), membership=self._membership(membership_rows))
         data: dict[bytes, AnyVersions] = {}
         for key, body in version_rows:
             checked_key = self._key(key, "versions")
@@ -274,6 +315,19 @@ class SqliteStorage:
         if type(node_id) is not str or type(incarnation) is not int or type(boots) is not int:
             raise StorageCorruption(f"{self._path}: malformed meta row {rows[0]!r}")
         return StoreMeta(node_id, incarnation, boots)
+
+    def _membership(self, rows: list[tuple[object, ...]]) -> Membership:
+        if not rows:
+            return Membership()
+        (body,) = rows[0]
+        decoded = (
+            decode_membership(body)
+            if type(body) is bytes
+            else DecodeError(f"a {type(body).__name__}, not a blob")
+        )
+        if isinstance(decoded, DecodeError):
+            raise StorageCorruption(f"{self._path}: the membership is corrupt: {decoded.reason}")
+        return decoded
 
     def _key(self, key: object, table: str) -> bytes:
         if type(key) is not bytes:
@@ -326,6 +380,10 @@ def _row(write: DurableWrite) -> Row:
         return _DELETE_HINT, (write.target, write.key)
     if isinstance(write, StoreMeta):
         return _UPSERT_META, (write.node_id, _integer(write.incarnation), _integer(write.boots))
+    if isinstance(write, DropVersions):
+        return _DELETE_VERSIONS, (write.key,)
+    if isinstance(write, StoreMembership):
+        return _UPSERT_MEMBERSHIP, (encode_membership(write.membership),)
     raise TypeError(f"not a durable write: {type(write).__name__}")
 
 

@@ -14,6 +14,7 @@ import asyncio
 from typing import cast
 
 from dynref.causality import AnyVersions
+from dynref.membership import Membership
 
 from dynref_io.wire.frames import FRAME_TAGS, PART_TAGS, WELL_FORMED, WireObject
 from dynref_io.wire.schema import Schema
@@ -52,6 +53,16 @@ def encode_versions(versions: AnyVersions) -> bytes:
 def decode_versions(body: bytes) -> AnyVersions | DecodeError:
     """The versions `encode_versions` wrote, or why `body` holds none. Never raises."""
     return cast("AnyVersions | DecodeError", SCHEMA.decode_value(AnyVersions, body, "versions"))
+
+
+def encode_membership(membership: Membership) -> bytes:
+    """A membership as msgpack `[tag, field...]`, for a node's store."""
+    return SCHEMA.encode_value(Membership, membership)
+
+
+def decode_membership(body: bytes) -> Membership | DecodeError:
+    """The membership `encode_membership` wrote, or why `body` holds none. Never raises."""
+    return cast("Membership | DecodeError", SCHEMA.decode_value(Membership, body, "membership"))
 
 
 class FrameReader:

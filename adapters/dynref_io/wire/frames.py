@@ -27,7 +27,10 @@ from dynref.causality import (
 from dynref.causality.dvv import dots_canonical
 from dynref.causality.vclock import clock_canonical
 from dynref.causality.vv import is_canonical
+from dynref.membership import MemberEntry, Membership
 from dynref.messages import (
+    AdminOk,
+    AdminRequest,
     ClientDelete,
     ClientGet,
     ClientPut,
@@ -38,10 +41,13 @@ from dynref.messages import (
     ForwardPut,
     ForwardReply,
     GetOk,
+    Gossip,
     Handoff,
     HandoffAck,
     InvalidContext,
     InvalidRequest,
+    JoinCluster,
+    LeaveCluster,
     MerkleCompare,
     MerkleLeaves,
     Message,
@@ -53,6 +59,9 @@ from dynref.messages import (
     ReplicateAck,
     SyncKeys,
     TooLarge,
+    Transfer,
+    TransferAck,
+    TransferOffered,
     Unavailable,
 )
 
@@ -199,7 +208,7 @@ AdapterFrame = (
     | RingRequest
     | RingReply
 )
-WireObject = Message | ClientRequest | ClientResult | AdapterFrame
+WireObject = Message | ClientRequest | AdminRequest | ClientResult | AdapterFrame
 """Everything that may be the whole body of a frame."""
 
 # ---------------------------------------------------------------- type tags
@@ -220,10 +229,16 @@ FRAME_TAGS: tuple[tuple[int, type], ...] = (
     (11, MerkleCompare),
     (12, MerkleLeaves),
     (13, SyncKeys),
-    # client requests
+    (14, Gossip),
+    (15, Transfer),
+    (16, TransferAck),
+    (17, TransferOffered),
+    # client requests, then admin requests
     (20, ClientGet),
     (21, ClientPut),
     (22, ClientDelete),
+    (23, JoinCluster),
+    (24, LeaveCluster),
     # client results
     (30, GetOk),
     (31, PutOk),
@@ -232,6 +247,7 @@ FRAME_TAGS: tuple[tuple[int, type], ...] = (
     (34, TooLarge),
     (35, InvalidRequest),
     (36, Unavailable),
+    (37, AdminOk),
     # adapter-level frames; 40 was PeerHello(node_id), the greeting before the handshake
     # proved the cluster secret: retired, so that an old node's greeting is refused plainly.
     (41, ClientReplyFrame),
@@ -259,6 +275,8 @@ PART_TAGS: tuple[tuple[int, type], ...] = (
     (64, VclockSiblings),
     (65, LwwVersion),
     (66, LwwRegister),
+    (67, MemberEntry),
+    (68, Membership),
 )
 """Types that travel only inside a frame (the parts of a key's versions)."""
 
@@ -301,7 +319,17 @@ def _vclock_siblings_problem(versions: VclockSiblings) -> str | None:
     return None
 
 
+def _membership_problem(membership: Membership) -> str | None:
+    ids = [entry.node_id for entry in membership.entries]
+    if any(a >= b for a, b in itertools.pairwise(ids)):
+        return "members must ascend strictly by node id"
+    if any(entry.capacity < 1 or entry.version < 0 for entry in membership.entries):
+        return "capacities must be at least 1 and versions not negative"
+    return None
+
+
 WELL_FORMED: dict[type, Callable[[Any], str | None]] = {
+    Membership: _membership_problem,
     VersionVector: _version_vector_problem,
     DvvSet: _dvv_set_problem,
     ClockedVersion: _clocked_version_problem,

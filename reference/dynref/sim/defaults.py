@@ -7,6 +7,10 @@ fixed point in a few dozen tick rounds. Time is in milliseconds of node clock.
 
 from __future__ import annotations
 
+from typing import Any
+
+import attrs
+
 from dynref.causality import Mode
 from dynref.config import ClusterConfig
 from dynref.ring import NodeSpec, RingConfig
@@ -38,7 +42,7 @@ def explorer_config(
     seed: int = 0,
     **timers: int,
 ) -> ClusterConfig:
-    return ClusterConfig(
+    config = ClusterConfig(
         nodes=node_specs(nodes),
         mode=mode,
         ring=RingConfig(tokens_per_capacity=tokens_per_node),
@@ -47,5 +51,6 @@ def explorer_config(
         w=w,
         merkle_depth=merkle_depth,
         seed=seed,
-        **{**EXPLORER_TIMERS, **timers},
     )
+    changes: dict[str, Any] = {**EXPLORER_TIMERS, **timers}
+    return attrs.evolve(config, **changes)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dynref.causality import LwwRegister
 from dynref.messages import (
+    AdminOk,
     ClientGet,
     ClientPut,
     DeleteHint,
@@ -150,6 +151,8 @@ def set_degraded(draft: Draft, node: str, believes_some_down: bool) -> None:
 
 
 def _on_reply(draft: Draft, node: str, reply: Reply) -> None:
+    if isinstance(reply.result, AdminOk):
+        return  # an admin request's answer: no client operation waits for it
     op = draft.operations.get(reply.request_id)
     if op is None or op.completed is not None or op.node != node:
         draft.bump("stray_replies")
