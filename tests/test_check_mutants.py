@@ -35,7 +35,8 @@ import dynref
 from dynref.causality import Mode
 from dynref.explore.swarm import SwarmSettings, run_seed
 mode, budget, disk_loss, w = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", int(sys.argv[4])
-settings = SwarmSettings(mode=Mode(mode), disk_loss=disk_loss, w=w)
+membership = sys.argv[5] == "1"
+settings = SwarmSettings(mode=Mode(mode), disk_loss=disk_loss, w=w, membership=membership)
 seed, found, black_box_seed, black_box = None, [], None, []
 for candidate in range(budget):
     outcome = run_seed(candidate, settings)
@@ -66,6 +67,8 @@ class Mutant:
     disk_loss: bool = False
     w: int = 2
     """W of the swarm's cluster (N is 3)."""
+    membership: bool = False
+    """Swarm runs with a join and a leave (SPEC section 12)."""
 
 
 MUTANTS = (
@@ -146,11 +149,25 @@ MUTANTS = (
         None,
         w=3,
     ),
+    Mutant(
+        "a node drops the keys it transfers before their new owners acknowledged them",
+        "transfer.py",
+        "    if all(_acknowledged(node, owner, key, digest) for owner in future):",
+        "    if True:",
+        "INV-MEMBER-4",
+        None,
+        membership=True,
+    ),
 )
 
 
 def run_copy(
-    tmp_path: Path, mutant: Mutant | None, mode: str, disk_loss: bool, w: int = 2
+    tmp_path: Path,
+    mutant: Mutant | None,
+    mode: str,
+    disk_loss: bool,
+    w: int = 2,
+    membership: bool = False,
 ) -> dict[str, object]:
     copy = tmp_path / "reference"
     shutil.copytree(ROOT / "reference", copy, ignore=shutil.ignore_patterns("__pycache__"))
@@ -160,7 +177,7 @@ def run_copy(
         assert text.count(mutant.original) == 1, f"{mutant.name}: the edit no longer applies"
         source.write_text(text.replace(mutant.original, mutant.mutated))
     env = {**os.environ, "PYTHONPATH": str(copy)}
-    args = [mode, str(SEED_BUDGET), "1" if disk_loss else "0", str(w)]
+    args = [mode, str(SEED_BUDGET), "1" if disk_loss else "0", str(w), "1" if membership else "0"]
     completed = subprocess.run(
         [sys.executable, "-c", CHILD, *args],
         env=env,
@@ -176,16 +193,21 @@ def run_copy(
 
 
 @pytest.mark.parametrize(
-    ("disk_loss", "w"), [(False, 2), (True, 2), (False, 3)], ids=["plain", "disk-loss", "w3"]
+    ("disk_loss", "w", "membership"),
+    [(False, 2, False), (True, 2, False), (False, 3, False), (False, 2, True)],
+    ids=["plain", "disk-loss", "w3", "membership"],
 )
-def test_the_unmutated_copy_passes(tmp_path: Path, disk_loss: bool, w: int) -> None:
-    result = run_copy(tmp_path, None, "dvv", disk_loss, w)
+def test_the_unmutated_copy_passes(
+    tmp_path: Path, disk_loss: bool, w: int, membership: bool
+) -> None:
+    """INV-MEMBER-1: the unmutated copy passes, joins and leaves included."""
+    result = run_copy(tmp_path, None, "dvv", disk_loss, w, membership)
     assert result["seed"] is None and result["black_box_seed"] is None, result
 
 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.name)
 def test_the_swarm_catches_the_mutant(tmp_path: Path, mutant: Mutant) -> None:
-    result = run_copy(tmp_path, mutant, mutant.mode, mutant.disk_loss, mutant.w)
+    result = run_copy(tmp_path, mutant, mutant.mode, mutant.disk_loss, mutant.w, mutant.membership)
     assert result["seed"] is not None, f"{mutant.name}: survived {SEED_BUDGET} seeds"
     invariants = result["invariants"]
     assert isinstance(invariants, list) and mutant.expected in invariants, result

@@ -104,3 +104,13 @@ def test_programs_and_settings() -> None:
         SearchSettings(program=("put", "scan"))
     assert SearchSettings(clients=3).client_names() == ("c1", "c2", "c3")
     assert SearchSettings(keys=2).key_names() == (b"k0", b"k1")
+
+
+@pytest.mark.parametrize("mode", [Mode.DVV, Mode.LWW], ids=lambda m: m.value)
+def test_one_join_exhausts_a_small_bound_without_violations(mode: Mode) -> None:
+    """INV-MEMBER-1, INV-MEMBER-2, INV-MEMBER-3: a spare node joins through any seed at any
+    point of a client's put; every interleaving passes every checker at quiescence."""
+    report = search(SearchSettings(mode=mode, clients=1, joins=True))
+    assert report.counterexample is None, report.counterexample.violations
+    assert report.verdict == "pass" and report.exhausted
+    assert report.distinct_states > 100

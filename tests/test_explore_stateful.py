@@ -1,12 +1,13 @@
 """The Hypothesis engine: a RuleBasedStateMachine over the simulated cluster (issue 4, part 3).
 
 The network is a bag; rules deliver, drop and duplicate messages picked by position, tick one
-node or all, crash and restart nodes, partition (symmetric and asymmetric shapes) and heal, and
-let three clients get, put and delete two keys through any node. Cheap invariants run after
-every step (INV-READ-1 no invention, no ProtocolError, no stray reply); teardown quiesces and
-runs every checker: the black-box checks over the run's History (INV-ACK-1, INV-READ-1,
-INV-ORDER-1, SIBLING-BOUND, INV-CONV-1) and the white-box extras (INV-CONV-1's fixed point,
-INV-READ-2 in clean windows, INV-HINT-1, ACK-QUORUM).
+node or all, crash and restart nodes, partition (symmetric and asymmetric shapes) and heal, let
+a spare node join and a member leave (SPEC section 11), and let three clients get, put and
+delete two keys through any node. Cheap invariants run after every step (INV-READ-1 no
+invention, no ProtocolError, no stray reply); teardown quiesces and runs every checker: the
+black-box checks over the run's History (INV-ACK-1, INV-READ-1, INV-ORDER-1, SIBLING-BOUND,
+INV-CONV-1) and the white-box extras (INV-CONV-1's fixed point, INV-READ-2 in clean windows,
+INV-HINT-1, ACK-QUORUM, INV-MEMBER-2..4).
 
 dvv and lww must pass; vclock must fail with INV-ACK-1, which Hypothesis finds and shrinks on
 its own. The shrunk program is pinned below as a plain regression test. The disk-loss machines
@@ -177,6 +178,26 @@ class ClusterMachine(RuleBasedStateMachine):
         name = self._node(node)
         if name in self.cluster.crashed_nodes():
             self.cluster = self.cluster.restart(name)
+
+    # ------------------------------------------------------------ membership
+
+    @rule(seed=NODE)
+    def join(self, seed: int) -> None:
+        """The spare node joins through a seed (once per run)."""
+        config = self.cluster.config
+        spare = f"n{len(config.nodes) + 1}"
+        seeds = config.seed_ids()
+        seed_name = seeds[seed % len(seeds)]
+        if spare not in self.cluster.nodes and self.cluster.state(seed_name) is not None:
+            self.cluster = self.cluster.join(spare, seed_name)
+
+    @rule(node=NODE)
+    def leave(self, node: int) -> None:
+        """A live member leaves (once per run; the node refuses when fewer than N would stay)."""
+        name = self._node(node)
+        left = any(type(action).__name__ == "Leave" for action in self.cluster.trace_actions())
+        if not left and self.cluster.state(name) is not None:
+            self.cluster = self.cluster.leave(name)
 
     # ------------------------------------------------------------ clients
 

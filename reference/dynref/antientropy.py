@@ -45,7 +45,7 @@ def on_antientropy_timer(node: Draft, out: list[Effect]) -> None:
     peers = [
         peer
         for peer in node.ring.range_preference_list(range_index, node.config.n)
-        if peer != node.node_id and peer not in node.down
+        if peer != node.node_id and peer not in node.unreachable()
     ]
     if peers:
         pick, rng = choose_index(rng, len(peers))

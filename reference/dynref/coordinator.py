@@ -109,6 +109,13 @@ def on_client_request(node: Draft, request: ClientRequest, out: list[Effect]) ->
     if node.node_id in preference:
         start_put(node, reply_to, request.key, value, context, request.w, out)
         return
+    unaware = node.unaware()
+    if unaware:
+        preference = tuple(peer for peer in preference if peer not in unaware)
+        if not preference:
+            reply = Unavailable("no preference-list node knows this node yet")
+            out.append(Reply(request.request_id, reply))
+            return
     believed_up = [peer for peer in preference if peer not in node.down]
     ordered = believed_up + [peer for peer in preference if peer in node.down]
     pending = PendingForward(

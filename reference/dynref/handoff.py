@@ -19,8 +19,9 @@ def on_handoff_timer(node: Draft, out: list[Effect]) -> None:
     on_transfer_timer(node, out)
     # By owner, then key: a map's own order follows string hashing, which differs between
     # processes, and a replayed trace must send in the same order (REQ-NODE-4).
+    unreachable = node.unreachable()
     for target in sorted(node.hints.keys()):
-        if target in node.down:
+        if target in unreachable:
             continue  # the probe marks it up once it answers
         held = node.hints[target]
         for key in sorted(held.keys()):

@@ -26,8 +26,10 @@ def mark_up(node: Draft, peer: str) -> None:
 def on_probe_timer(node: Draft, out: list[Effect]) -> None:
     if node.now < node.next_probe:
         return
+    unaware = node.unaware()
     for peer in sorted(node.down):
-        out.append(Send(peer, Probe(node.now)))
+        if peer not in unaware:
+            out.append(Send(peer, Probe(node.now)))
     node.next_probe = node.now + node.config.probe_interval
 
 

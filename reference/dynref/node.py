@@ -223,6 +223,8 @@ def _receive(node: Draft, event: Receive, out: list[Effect]) -> None:
         out.append(ProtocolError(sender, f"{type(message).__name__} refused: {beyond}"))
         return
     liveness.mark_up(node, sender)
+    if sender not in node.heard_from and node.membership.changed():
+        node.heard_from = node.heard_from | {sender}
     handler(node, sender, message, out)
 
 

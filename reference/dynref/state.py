@@ -246,6 +246,9 @@ class VolatileState:
     # old owner -> digest of the membership under which it offered every key this joining node
     # gains (see dynref.transfer).
     offers: immutables.Map[str, bytes] = immutables.Map()
+    # Peers that sent this node a message in this life: they know it is a member. A node outside
+    # the static configuration sends nothing unasked to others (`Draft.unaware`).
+    heard_from: frozenset[str] = frozenset()
 
 
 @attrs.frozen
@@ -291,6 +294,7 @@ class Draft:
         "forwards",
         "future",
         "gets",
+        "heard_from",
         "hints",
         "membership",
         "next_antientropy",
@@ -337,6 +341,7 @@ class Draft:
         self.next_gossip = volatile.next_gossip
         self.transfer_acks = volatile.transfer_acks
         self.offers = volatile.offers
+        self.heard_from = volatile.heard_from
         # True once a request holding the earliest deadline left: then next_deadline is only a
         # lower bound until `freeze` recomputes it.
         self._deadline_stale = False
@@ -380,11 +385,31 @@ class Draft:
         self._range_key = None
 
     def sloppy_targets(self, key: bytes) -> tuple[SloppyTarget, ...]:
-        """The key's N sloppy targets, given the peers this node believes down (never itself)."""
-        down = self.down
+        """The key's N sloppy targets, given the peers this node believes down or that may not
+        know it yet (never itself)."""
+        down = self.unreachable()
         if self.node_id in down:
             down = down - {self.node_id}
         return self.ring.range_sloppy_targets(self.range_of(key), self.config.n, down)
+
+    def unaware(self) -> frozenset[str]:
+        """Members that may not know this node yet, so would take its messages for an
+        intruder's: none for a node of the static configuration (every node knows those);
+        for one that joined later, those it has not heard from in this life (REQ-MEMBER-11)."""
+        if not self.membership.changed() or any(
+            spec.node_id == self.node_id for spec in self.config.nodes
+        ):
+            return frozenset()
+        return frozenset(
+            entry.node_id
+            for entry in self.membership.entries
+            if entry.node_id != self.node_id and entry.node_id not in self.heard_from
+        )
+
+    def unreachable(self) -> frozenset[str]:
+        """Peers this node sends nothing unasked: believed down, or unaware of it."""
+        unaware = self.unaware()
+        return self.down | unaware if unaware else self.down
 
     def count(self, counter: str, amount: int = 1) -> None:
         """Add to one of the `Stats` counters."""
@@ -465,6 +490,7 @@ class Draft:
             or self.next_gossip != volatile.next_gossip
             or self.transfer_acks is not volatile.transfer_acks
             or self.offers is not volatile.offers
+            or self.heard_from is not volatile.heard_from
         ):
             # Positional: keywords cost a third more, once per step.
             volatile = VolatileState(
@@ -486,6 +512,7 @@ class Draft:
                 self.next_gossip,
                 self.transfer_acks,
                 self.offers,
+                self.heard_from,
             )
         if (
             durable is base.durable

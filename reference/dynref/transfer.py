@@ -97,26 +97,31 @@ def on_transfer_timer(node: Draft, out: list[Effect]) -> None:
         for target in transfer_targets(node, key):
             if not _acknowledged(node, target, key, digest):
                 pending.setdefault(target, []).append(key)
-        maybe_drop(node, key, out)
     batch = node.config.transfer_batch
+    unreachable = node.unreachable()
     for target in sorted(pending):
-        if target in node.down:
+        if target in unreachable:
             continue  # the probe marks it up once it answers
         items: tuple[KeyVersions, ...] = tuple(
             (key, node.data[key]) for key in pending[target][:batch]
         )
         out.append(Send(target, Transfer(node.new_request_id(), items)))
-    _offer(node, pending, out)
+    # Acknowledgements recorded under an earlier membership may complete a key now.
+    for key in sorted(node.data.keys()):
+        maybe_drop(node, key, out)
+    _offer(node, pending, unreachable, out)
     advance_status(node, out)
 
 
-def _offer(node: Draft, pending: dict[str, list[bytes]], out: list[Effect]) -> None:
+def _offer(
+    node: Draft, pending: dict[str, list[bytes]], unreachable: frozenset[str], out: list[Effect]
+) -> None:
     if node.future is None:
         return
     gains = old_owners_of_gains(node.ring, node.future, node.config.n)
     digest = node.membership.digest()
     for joiner in node.membership.ids_with(frozenset({Status.JOINING})):
-        if joiner == node.node_id or joiner in pending or joiner in node.down:
+        if joiner == node.node_id or joiner in pending or joiner in unreachable:
             continue
         if node.node_id in gains.get(joiner, frozenset()):
             out.append(Send(joiner, TransferOffered(digest)))

@@ -70,6 +70,11 @@ def add_explore_arguments(parser: argparse.ArgumentParser) -> None:
         "--disk-loss", action="store_true", help="also draw disk losses (judged by INV-ACK-2)"
     )
     parser.add_argument(
+        "--membership",
+        action="store_true",
+        help="also draw a spare node's join and a member's leave (SPEC section 10)",
+    )
+    parser.add_argument(
         "--jobs", type=at_least(1), default=1, metavar="K", help="worker processes (1)"
     )
     parser.add_argument(
@@ -110,6 +115,7 @@ def run_explore(arguments: argparse.Namespace) -> int:
         schedule_steps=arguments.steps,
         quiesce_bound=arguments.quiesce_bound,
         disk_loss=arguments.disk_loss,
+        membership=arguments.membership,
         checks=load_checks(arguments.check),
     )
     print(
@@ -117,6 +123,7 @@ def run_explore(arguments: argparse.Namespace) -> int:
         f"{settings.nodes} nodes N={settings.n} R={settings.r} W={settings.w}, "
         f"{settings.schedule_steps} steps per schedule"
         + (", disk loss" if settings.disk_loss else "")
+        + (", joins and leaves" if settings.membership else "")
         + f", {arguments.jobs} process(es)"
     )
     if arguments.shrink:

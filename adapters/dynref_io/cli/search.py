@@ -65,6 +65,9 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--crashes", type=at_least(0), default=0, help="crashes, at most (0)")
     parser.add_argument(
+        "--join", action="store_true", help="a spare node joins through a seed, once (no)"
+    )
+    parser.add_argument(
         "--coordinators", metavar="NODE,NODE", help="nodes clients may send to (all)"
     )
     parser.add_argument(
@@ -110,6 +113,7 @@ def search_settings(arguments: argparse.Namespace) -> SearchSettings:
         duplicates=arguments.duplicates,
         timeouts=arguments.timeouts,
         crashes=arguments.crashes,
+        joins=arguments.join,
         coordinators=coordinators,
         max_states=arguments.max_states,
         stop_at_first=not arguments.all,
@@ -124,6 +128,7 @@ def run_search(arguments: argparse.Namespace) -> int:
     faults = (
         f"drops {settings.drops}, duplicates {settings.duplicates}, "
         f"timeouts {settings.timeouts}, crashes {settings.crashes}"
+        + (", a join" if settings.joins else "")
     )
     print(
         f"dynref search: {settings.mode.value}, {settings.nodes} nodes N={settings.n} "

@@ -17,7 +17,8 @@ history that shows it) or `skip` (a capability or record the check needs is miss
 writes took effect). The simulator's runs are judged the same way: `check_all(cluster)` judges
 `dynref.sim.history_of(cluster)` and adds the white-box extras of `whitebox.check_extras`
 (PROTOCOL-ERROR, STRAY-REPLY, ACK-QUORUM, INV-HINT-1, INV-ACK-2 under disk loss, the fixed
-point of every quiescence, read-your-writes in clean windows), which read the cluster's audit
+point of every quiescence, read-your-writes in clean windows, INV-MEMBER-2..4 across joins and
+leaves), which read the cluster's audit
 records through a `HistoryView`. `check_always` runs the cheap checks an explorer can afford
 after every step; `sometimes(cluster)` counts the sometimes-properties. INV-AVAIL-1 is not
 among them: it needs the states between actions, so `dynref.check.availability` judges it as a
@@ -36,6 +37,7 @@ from dynref.check.convergence import check_convergence
 from dynref.check.custody import check_acknowledged_copies
 from dynref.check.facts import Facts
 from dynref.check.hints import check_hints
+from dynref.check.membership import check_membership
 from dynref.check.reads import (
     check_no_invention,
     check_read_your_writes_in_clean_windows,
@@ -99,6 +101,7 @@ __all__ = [
     "check_extras",
     "check_hints",
     "check_history",
+    "check_membership",
     "check_no_invention",
     "check_node_health",
     "check_read_your_writes_in_clean_windows",

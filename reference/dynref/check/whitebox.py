@@ -16,7 +16,9 @@ anything a black-box check reports.
   hint left, nobody believed down, equal replicas) within its bound;
 - INV-READ-2 (`reads.check_read_your_writes_in_clean_windows`): read-your-writes inside the
   stretches where no fallback node can have been used (the cluster's sloppy quorum makes the
-  black-box INV-READ-2 skip: the target declares no strict quorum).
+  black-box INV-READ-2 skip: the target declares no strict quorum);
+- INV-MEMBER-2, INV-MEMBER-3, INV-MEMBER-4 (`membership.check_membership`): members agree and
+  keys sit with their owners at quiescence; a dropped key was held elsewhere.
 
 `check_sibling_bound` is the white-box form of SIBLING-BOUND (a maximum antichain over the
 client history): the demo's recorded runs still use it.
@@ -29,6 +31,7 @@ from dynref.check.acked import check_acknowledged_writes
 from dynref.check.convergence import check_convergence
 from dynref.check.custody import check_acknowledged_copies
 from dynref.check.hints import check_hints
+from dynref.check.membership import check_membership
 from dynref.check.reads import check_read_your_writes_in_clean_windows
 from dynref.check.sometimes import concurrent_writes_by_key
 from dynref.check.view import HistoryView
@@ -82,6 +85,7 @@ def check_extras(view: HistoryView) -> list[Violation]:
         + check_acknowledged_copies(view)
         + check_convergence(view)
         + check_read_your_writes_in_clean_windows(view)
+        + check_membership(view)
     )
     if view.disk_losses:
         found += check_acknowledged_writes(view)

@@ -24,7 +24,7 @@ from dynref.explore.sequence import WHOLE_WIDTH_KINDS, Row, Sequence, sequence_o
 from dynref.explore.svg import render_html
 from dynref.sim import Trace
 
-MARKS = {"crash": "X", "restart": "^", "disk": "!", "tick": "+"}
+MARKS = {"crash": "X", "restart": "^", "disk": "!", "tick": "+", "admin": "@"}
 FILLERS = {"network": "=", "time": ".", "phase": "~"}
 STEP_WIDTH = 6
 

@@ -8,7 +8,9 @@ a state, every enabled action is a branch:
 - any in-flight message is delivered (copies of an identical message are one branch);
 - within the fault budgets: a message is dropped or duplicated, a node's clock advances by the
   request timeout (so deadlines fire and clocks drift apart), a node crashes; a crashed node
-  restarts.
+  restarts;
+- with `joins`: a spare node (`n<nodes+1>`) joins through any seed, once; the gossip, transfers
+  and status changes that follow run in the in-flight bag and the liveness phase.
 
 Every state whose network is empty is judged: `quiesce()` (faults off, drive to the fixed point)
 then every checker of `dynref.check`. Breadth-first order makes the first violation found one of
@@ -62,6 +64,7 @@ from dynref.sim import (
     Duplicate,
     Get,
     InFlight,
+    Join,
     Put,
     RestartNode,
     TickNode,
@@ -100,6 +103,8 @@ class SearchSettings:
     timeouts: int = 0
     """How many times some node's clock may jump by the request timeout."""
     crashes: int = 0
+    joins: bool = False
+    """Whether a spare node joins (once) somewhere in the schedule."""
     coordinators: tuple[str, ...] | None = None
     """The nodes clients send requests to; None for every node."""
     max_states: int = DEFAULT_MAX_STATES
@@ -270,6 +275,11 @@ def _successors(node: _Node, settings: SearchSettings) -> Iterator[_Node]:
             yield _child(node, Crash(target), budgets=budgets)
     for target in cluster.crashed_nodes():
         yield _child(node, RestartNode(target))
+    spare = f"n{settings.nodes + 1}"
+    if settings.joins and spare not in cluster.nodes:
+        for seed in cluster.config.seed_ids():
+            if cluster.state(seed) is not None:
+                yield _child(node, Join(spare, seed))
 
 
 def _child(

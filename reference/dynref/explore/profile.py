@@ -42,7 +42,9 @@ class FaultProfile:
     tick_weight: int
 
     def tick_of(self, node: str) -> int:
-        return dict(self.tick_ms)[node]
+        """The node's clock step; a node that joined later ticks at the slowest tempo."""
+        steps = dict(self.tick_ms)
+        return steps.get(node, max(steps.values()))
 
     def describe(self) -> str:
         drift = ", ".join(f"{node} {ms}" for node, ms in self.tick_ms)

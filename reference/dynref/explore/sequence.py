@@ -23,9 +23,10 @@ import attrs
 
 from dynref.causality import AnyVersions, LwwContext, Mode, decode_context
 from dynref.check import Violation
-from dynref.messages import GetOk, Message, PutOk, QuorumNotReached
+from dynref.messages import GetOk, InvalidRequest, Message, PutOk, QuorumNotReached
 from dynref.sim import (
     Action,
+    AdminRecord,
     Cluster,
     Crash,
     Delete,
@@ -34,6 +35,8 @@ from dynref.sim import (
     Duplicate,
     Get,
     Heal,
+    Join,
+    Leave,
     LoseDisk,
     NoReply,
     Operation,
@@ -78,7 +81,8 @@ def sequence_of(
     trace: Trace, violations: Seq[Violation] = (), title: str | None = None
 ) -> Sequence:
     highlighted = {step for v in violations for step in v.steps}
-    nodes = tuple(sorted(spec.node_id for spec in trace.config.nodes))
+    joined = (action.node for action in trace.actions if isinstance(action, Join))
+    nodes = tuple(sorted({*(spec.node_id for spec in trace.config.nodes), *joined}))
     mode = trace.config.mode
     cluster = Cluster.start(trace.config, trace.clients)
     rows: list[Row] = []
@@ -134,6 +138,13 @@ def _action_rows(
         return [Row(step, "restart", action.node, None, f"{action.node} restarts")]
     if isinstance(action, LoseDisk):
         return [Row(step, "disk", action.node, None, f"{action.node} loses its disk")]
+    if isinstance(action, Join | Leave):
+        answered = [r for r in after.audit_records()[len(before.audit_records()) :]]
+        result = next((r.result for r in answered if isinstance(r, AdminRecord)), None)
+        outcome = "" if result is None else f": {type(result).__name__}"
+        if isinstance(result, InvalidRequest):
+            outcome += f" ({result.reason})"
+        return [Row(step, "admin", action.node, None, describe(action) + outcome)]
     if isinstance(action, Partition | PartitionDirected | Heal):
         return [Row(step, "network", None, None, describe(action))]
     if isinstance(action, QuiesceBegin):

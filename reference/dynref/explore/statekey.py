@@ -26,11 +26,13 @@ import attrs
 
 from dynref.messages import DeleteHint, StoreHint
 from dynref.sim import (
+    AdminRecord,
     ClientState,
     Cluster,
     Crashed,
     DegradedRecord,
     DiskLossRecord,
+    DropRecord,
     DurableRecord,
     ExecutionRecord,
     ForwardDeliveryRecord,
@@ -48,6 +50,8 @@ _VOLATILE_FIELDS = tuple(
     field.name for field in attrs.fields(VolatileState) if field.name not in {"trees", "stats"}
 )
 _HISTORY_RECORDS = (
+    AdminRecord,
+    DropRecord,
     ExecutionRecord,
     ForwardDeliveryRecord,
     HandoffAckRecord,

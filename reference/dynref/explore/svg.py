@@ -27,7 +27,7 @@ COLOURS = {
     "drop": "#c0392b",
     "lost": "#c0392b",
 }
-MARKS = {"crash": "✖", "restart": "↻", "disk": "⛁", "tick": "·"}
+MARKS = {"crash": "✖", "restart": "↻", "disk": "⛁", "tick": "·", "admin": "⚑"}
 BANDS = {"network": "#f6e7b0", "time": "#e8e8e8", "phase": "#d6e6f5"}
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }

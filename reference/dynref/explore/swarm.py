@@ -9,7 +9,8 @@
    last read, so stale contexts arise by themselves);
 2. the safety phase: `settings.schedule_steps` actions, each drawn from what is enabled
    (something happens to an in-flight message, a client issues a request, a node's clock ticks,
-   a partition starts or heals, a node crashes, restarts or loses its disk);
+   a partition starts or heals, a node crashes, restarts or loses its disk, and with
+   `settings.membership` a spare node joins through a seed or a member leaves, once each);
 3. the liveness phase: `Cluster.quiesce`, which turns faults off and must reach the fixed point
    within `settings.quiesce_bound` tick rounds (else INV-CONV-1);
 4. the degraded phase (`dynref.explore.degraded`, unless `settings.degraded_phase` is off): one
@@ -34,6 +35,7 @@ from dynref.explore.draws import Dice
 from dynref.explore.judge import Check, Midway, judge, judged_midway
 from dynref.explore.profile import MESSAGE_WEIGHT, SwarmProfile, draw_profile
 from dynref.explore.shrink import ShrinkResult, shrink
+from dynref.membership import Status
 from dynref.sim import (
     DEFAULT_QUIESCE_BOUND,
     Action,
@@ -45,6 +47,8 @@ from dynref.sim import (
     Duplicate,
     Get,
     Heal,
+    Join,
+    Leave,
     LoseDisk,
     Partition,
     PartitionDirected,
@@ -75,6 +79,8 @@ class SwarmSettings:
     checks: tuple[Check, ...] = ()
     """Extra checks beside `dynref.check`'s (module-level functions, so workers can import
     them)."""
+    membership: bool = False
+    """Draw `Join` (a spare node, `n<nodes+1>`) and `Leave` actions too, at most one of each."""
 
     def config(self) -> ClusterConfig:
         return explorer_config(self.mode, self.nodes, self.n, self.r, self.w)
@@ -162,12 +168,22 @@ def run_schedule(seed: int, settings: SwarmSettings) -> tuple[Cluster, SwarmProf
     cluster = Cluster.start(config, profile.workload.clients)
     dice = Dice("swarm-schedule", seed)
     for _ in range(settings.schedule_steps):
-        cluster = cluster.apply(next_action(cluster, profile, dice))
+        cluster = cluster.apply(next_action(cluster, profile, dice, membership=settings.membership))
     return cluster, profile
 
 
-def next_action(cluster: Cluster, profile: SwarmProfile, dice: Dice) -> Action:
-    """Draw one enabled action; a tick is always enabled, so there always is one."""
+MEMBERSHIP_WEIGHT = 1
+"""The weight of a join, and of a leave, among a step's choices while each is still possible."""
+
+
+def next_action(
+    cluster: Cluster, profile: SwarmProfile, dice: Dice, *, membership: bool = False
+) -> Action:
+    """Draw one enabled action; a tick is always enabled, so there always is one.
+
+    Without `membership` the join and leave choices weigh nothing, so a seed draws the very
+    schedule it drew before they existed.
+    """
     faults, workload = profile.faults, profile.workload
     idle = [client for client in cluster.clients if not cluster.client_busy(client)]
     live = cluster.live_nodes()
@@ -181,6 +197,8 @@ def next_action(cluster: Cluster, profile: SwarmProfile, dice: Dice) -> Action:
         ("crash", faults.crash_weight if len(crashed) < (len(live) + len(crashed) - 1) // 2 else 0),
         ("restart", faults.restart_weight if crashed else 0),
         ("disk loss", faults.disk_loss_weight),
+        ("join", MEMBERSHIP_WEIGHT if membership and _spare(cluster) not in cluster.nodes else 0),
+        ("leave", MEMBERSHIP_WEIGHT if membership and _leavers(cluster) else 0),
     ]
     kind = dice.weighted(choices)
     nodes = cluster.node_ids()
@@ -210,8 +228,30 @@ def next_action(cluster: Cluster, profile: SwarmProfile, dice: Dice) -> Action:
         return RestartNode(dice.pick(crashed))
     if kind == "disk loss":
         return LoseDisk(dice.pick(nodes))
+    if kind == "join":
+        return Join(_spare(cluster), dice.pick(cluster.config.seed_ids()))
+    if kind == "leave":
+        return Leave(dice.pick(_leavers(cluster)))
     node = dice.pick(nodes)
     return TickNode(node, faults.tick_of(node))
+
+
+def _spare(cluster: Cluster) -> str:
+    return f"n{len(cluster.config.nodes) + 1}"
+
+
+def _leavers(cluster: Cluster) -> tuple[str, ...]:
+    """Live valid members that may leave: none once some node left or is leaving."""
+    candidates = []
+    for node in cluster.node_ids():
+        entry = cluster.durable_membership(node).get(node)
+        if entry is None:
+            continue
+        if entry.status in (Status.LEAVING, Status.EXITING):
+            return ()
+        if entry.status is Status.VALID and cluster.state(node) is not None:
+            candidates.append(node)
+    return tuple(candidates)
 
 
 def _partition(dice: Dice, profile: SwarmProfile, nodes: tuple[str, ...]) -> Action:

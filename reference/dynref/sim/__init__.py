@@ -3,7 +3,7 @@
 - `Cluster`: nodes, the in-flight bag, faults, clocks, clients and history; every action
   (`deliver`, `drop`, `duplicate`, `tick`, `tick_all`, `crash`, `restart`, `lose_disk`,
   `partition`, `partition_directed`, `heal`, `client_get`, `client_put`, `client_delete`,
-  `quiesce`, or `apply(action)`) returns a new cluster.
+  `join`, `leave`, `quiesce`, or `apply(action)`) returns a new cluster.
 - `fingerprint(cluster)`: a canonical digest of the state, for state hashing.
 - `Trace`, `trace_of`, `replay`, `to_jsonl`, `from_jsonl`: runs as replayable JSON lines.
 - `history_of(cluster)`: what the run's clients saw, as a `dynref.history.History` for the
@@ -23,6 +23,8 @@ from dynref.sim.actions import (
     Duplicate,
     Get,
     Heal,
+    Join,
+    Leave,
     LoseDisk,
     Partition,
     PartitionDirected,
@@ -43,8 +45,10 @@ from dynref.sim.log import Log
 from dynref.sim.model import Counters, Crashed, InFlight, Quiescence
 from dynref.sim.observed import capabilities_of, history_of
 from dynref.sim.records import (
+    AdminRecord,
     DegradedRecord,
     DiskLossRecord,
+    DropRecord,
     DurableRecord,
     ExecutionRecord,
     ForwardDeliveryRecord,
@@ -57,6 +61,7 @@ from dynref.sim.trace import Observations, Trace, from_jsonl, observe, replay, t
 
 __all__ = [
     "ACTION_TYPES",
+    "AdminRecord",
     "DEFAULT_CLIENTS",
     "DEFAULT_QUIESCE_BOUND",
     "EXPLORER_KEYS",
@@ -70,6 +75,7 @@ __all__ = [
     "Delete",
     "Deliver",
     "DiskLossRecord",
+    "DropRecord",
     "Drop",
     "Duplicate",
     "DurableRecord",
@@ -80,6 +86,8 @@ __all__ = [
     "Heal",
     "InFlight",
     "InvalidActionError",
+    "Join",
+    "Leave",
     "Log",
     "LoseDisk",
     "NoReply",

@@ -111,6 +111,22 @@ class Delete:
 
 
 @attrs.frozen
+class Join:
+    """An admin asks `node` to join through `seed`; a node the cluster never had boots first
+    (empty disk, incarnation 0, the seed's clock)."""
+
+    node: str
+    seed: str
+
+
+@attrs.frozen
+class Leave:
+    """An admin asks `node` to leave the cluster."""
+
+    node: str
+
+
+@attrs.frozen
 class QuiesceBegin:
     """Faults are off; from here the run drives to a fixed point within `bound` tick rounds."""
 
@@ -138,6 +154,8 @@ Action = (
     | Get
     | Put
     | Delete
+    | Join
+    | Leave
     | QuiesceBegin
     | QuiesceEnd
 )
@@ -156,6 +174,8 @@ ACTION_TYPES: tuple[type, ...] = (
     Get,
     Put,
     Delete,
+    Join,
+    Leave,
     QuiesceBegin,
     QuiesceEnd,
 )
@@ -177,6 +197,10 @@ def describe(action: Action) -> str:
         return "partition " + " | ".join(",".join(group) for group in action.groups)
     if isinstance(action, PartitionDirected):
         return "block " + " ".join(f"{a}->{b}" for a, b in action.pairs)
+    if isinstance(action, Join):
+        return f"join {action.node} via {action.seed}"
+    if isinstance(action, Leave):
+        return f"leave {action.node}"
     if isinstance(action, QuiesceBegin):
         return f"quiesce (bound {action.bound} rounds of {action.step_ms} ms)"
     return type(action).__name__.lower()

@@ -21,6 +21,7 @@ import attrs
 import immutables
 
 from dynref.config import ClusterConfig
+from dynref.membership import IN_CURRENT_RING, Membership, initial_membership
 from dynref.node import boot
 from dynref.ring import Ring
 from dynref.sim import engine
@@ -33,6 +34,8 @@ from dynref.sim.actions import (
     Duplicate,
     Get,
     Heal,
+    Join,
+    Leave,
     LoseDisk,
     Partition,
     PartitionDirected,
@@ -176,6 +179,12 @@ class Cluster:
     def client_delete(self, client: str, node: str, key: bytes) -> Cluster:
         return self.apply(Delete(client, node, key))
 
+    def join(self, node: str, seed: str) -> Cluster:
+        return self.apply(Join(node, seed))
+
+    def leave(self, node: str) -> Cluster:
+        return self.apply(Leave(node))
+
     def quiesce(self, bound: int = DEFAULT_QUIESCE_BOUND, step_ms: int | None = None) -> Cluster:
         """Faults off, then deliver everything and tick every node until settled or `bound`.
 
@@ -211,8 +220,18 @@ class Cluster:
 
     @property
     def ring(self) -> Ring:
-        slot = next(iter(self.nodes.values()))
-        return slot.state.ring if isinstance(slot, Crashed) else slot.ring
+        """The current ring of the first node (by id) that is a member; the static one's at
+        quiescence, when every member agrees (INV-MEMBER-2)."""
+        fallback = None
+        for node in self.node_ids():
+            slot = self.nodes[node]
+            state = slot.state if isinstance(slot, Crashed) else slot
+            entry = state.membership.get(node)
+            if entry is not None and entry.status in IN_CURRENT_RING:
+                return state.ring
+            fallback = fallback or state.ring
+        assert fallback is not None
+        return fallback
 
     def node_ids(self) -> tuple[str, ...]:
         return tuple(sorted(self.nodes.keys()))
@@ -231,6 +250,13 @@ class Cluster:
     def durable(self, node: str) -> DurableState:
         slot = self.nodes[node]
         return slot.state.durable if isinstance(slot, Crashed) else slot.durable
+
+    def durable_membership(self, node: str) -> Membership:
+        """The membership `node` holds (a crashed node: the one it will restart with)."""
+        slot = self.nodes[node]
+        if isinstance(slot, Crashed):
+            return initial_membership(self.config.nodes).merge(slot.state.durable.membership)
+        return slot.membership
 
     def preference_list(self, key: bytes) -> tuple[str, ...]:
         return self.ring.preference_list(key, self.config.n)

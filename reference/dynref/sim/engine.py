@@ -12,12 +12,15 @@ from typing import Any
 import attrs
 
 from dynref.messages import (
+    Admin,
     ClientDelete,
     ClientGet,
     ClientPut,
     ClientRequest,
     ForwardPut,
     GetOk,
+    JoinCluster,
+    LeaveCluster,
     Receive,
     Request,
     Restart,
@@ -33,6 +36,8 @@ from dynref.sim.actions import (
     Duplicate,
     Get,
     Heal,
+    Join,
+    Leave,
     LoseDisk,
     Partition,
     PartitionDirected,
@@ -254,6 +259,32 @@ def _delete(draft: Draft, action: Delete) -> None:
     _client_request(draft, action.client, action.node, OperationKind.DELETE, action.key)
 
 
+# ---------------------------------------------------------------- membership
+
+
+def _join(draft: Draft, action: Join) -> None:
+    if action.node not in draft.nodes:
+        # The seed's clock, or the slowest one when the seed is unknown (the node refuses that).
+        now = draft.clocks.get(action.seed, min(draft.clocks.values()))
+        booted = boot(draft.config, action.node, 0, now)
+        draft.nodes = draft.nodes.set(action.node, booted.state)
+        draft.clocks = draft.clocks.set(action.node, now)
+        route(draft, action.node, booted.state, booted.ready)
+    _admin(draft, action.node, JoinCluster(draft.step, action.seed, 1, ""))
+
+
+def _leave(draft: Draft, action: Leave) -> None:
+    _known(draft, action.node)
+    _admin(draft, action.node, LeaveCluster(draft.step))
+
+
+def _admin(draft: Draft, node: str, request: JoinCluster | LeaveCluster) -> None:
+    state = draft.live(node)
+    if state is None:
+        raise InvalidActionError(f"{node} is crashed")
+    run_step(draft, node, state, Admin(request))
+
+
 # ---------------------------------------------------------------- quiescence
 
 
@@ -292,6 +323,8 @@ _HANDLERS: dict[type, Callable[[Draft, Any], None]] = {
     Get: _get,
     Put: _put,
     Delete: _delete,
+    Join: _join,
+    Leave: _leave,
     QuiesceBegin: _quiesce_begin,
     QuiesceEnd: _quiesce_end,
 }

@@ -1,7 +1,8 @@
 """A canonical fingerprint of a cluster's state, for state hashing in exhaustive search.
 
 `fingerprint(cluster)` is a 32-byte BLAKE2b digest of a canonical encoding of:
-- each node: its durable state (id, incarnation, boots, every key's sibling-set digest, hints)
+- each node: its durable state (id, incarnation, boots, every key's sibling-set digest, hints,
+  the membership it learnt)
   and, for a live node, its volatile state except what is derived or merely counted (the
   Merkle trees, rebuilt from the durable store, and the statistics);
 - the in-flight messages as a multiset: ids are ignored, so two bags that differ only in the
@@ -95,6 +96,7 @@ def _durable(durable: DurableState, out: bytearray) -> None:
     _encode((durable.node_id, durable.incarnation, durable.boots), out)
     _encode(durable.data, out)
     _encode(durable.hints, out)
+    _encode(durable.membership, out)
 
 
 def fingerprint(cluster: Cluster) -> bytes:

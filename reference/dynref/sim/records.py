@@ -16,6 +16,9 @@ The checkers read these and the client history, never the simulator's internals:
   be in use while it does), with the nodes that do.
 - `QuiescenceRecord`: the verdict of a quiesce (a run may quiesce more than once).
 - `ProtocolErrorRecord`: a ProtocolError effect, which a correct cluster never produces.
+- `AdminRecord`: an admin request (join, leave) and the node's answer.
+- `DropRecord`: a node dropped a key after its transfer, with the nodes whose versions covered
+  the dropped ones at that moment (INV-MEMBER-4 wants at least one).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from __future__ import annotations
 import attrs
 
 from dynref.causality import AnyVersions, DvvSet, LwwRegister, LwwVersion, VclockSiblings
-from dynref.messages import DurableWrite, ProtocolError
+from dynref.messages import AdminRequest, ClientResult, DurableWrite, ProtocolError
 
 
 @attrs.frozen
@@ -103,6 +106,22 @@ class ProtocolErrorRecord:
         return self.error.peer is None and self.error.reason.startswith("internal error")
 
 
+@attrs.frozen
+class AdminRecord:
+    step: int
+    node: str
+    request: AdminRequest
+    result: ClientResult
+
+
+@attrs.frozen
+class DropRecord:
+    step: int
+    node: str
+    key: bytes
+    covered_by: tuple[str, ...]
+
+
 Record = (
     DurableRecord
     | HandoffAckRecord
@@ -112,6 +131,8 @@ Record = (
     | DegradedRecord
     | QuiescenceRecord
     | ProtocolErrorRecord
+    | AdminRecord
+    | DropRecord
 )
 
 
@@ -135,8 +156,10 @@ def holds_write(versions: AnyVersions, actor: str, timestamp: int, value: bytes 
 
 
 __all__ = [
+    "AdminRecord",
     "DegradedRecord",
     "DiskLossRecord",
+    "DropRecord",
     "DurableRecord",
     "ExecutionRecord",
     "ForwardDeliveryRecord",

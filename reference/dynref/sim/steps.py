@@ -9,12 +9,16 @@ and the executions of client writes at their coordinators.
 
 from __future__ import annotations
 
-from dynref.causality import LwwRegister
+import attrs
+
+from dynref.causality import AnyVersions, LwwRegister, merge_versions
 from dynref.messages import (
+    Admin,
     AdminOk,
     ClientGet,
     ClientPut,
     DeleteHint,
+    DropVersions,
     DurableWrite,
     Event,
     ForwardPut,
@@ -31,7 +35,9 @@ from dynref.ready import Ready
 from dynref.sim.history import ClientState, Operation, OperationResult
 from dynref.sim.model import Draft, InFlight
 from dynref.sim.records import (
+    AdminRecord,
     DegradedRecord,
+    DropRecord,
     DurableRecord,
     ExecutionRecord,
     HandoffAckRecord,
@@ -53,8 +59,26 @@ def run_step(
         # Recorded before the step's effects, so that a DeleteHint follows its ack.
         ack = event.message
         draft.record(HandoffAckRecord(draft.step, node, event.sender, ack.key, ack.digest))
-    route(draft, node, post, result.ready)
-    if post.volatile.down is not pre.volatile.down:
+    ready = result.ready
+    if isinstance(event, Admin):
+        # An admin request's answer is an audit record: no client operation waits for it.
+        for reply in ready.replies:
+            draft.record(AdminRecord(draft.step, node, event.request, reply.result))
+        ready = attrs.evolve(ready, replies=())
+    route(draft, node, post, ready)
+    for durable in ready.writes:
+        if isinstance(durable, DropVersions):
+            _record_drop(draft, node, pre, ready.writes, durable.key)
+    if post.membership.changed():
+        # While the membership moves, reads may miss writes that W counted at old owners, as
+        # with fallbacks: the window is degraded for the strict read checks (SPEC section 10).
+        if (
+            post.volatile.down is not pre.volatile.down
+            or post.membership is not pre.membership
+            or post.durable.data is not pre.durable.data
+        ):
+            set_degraded(draft, node, bool(post.volatile.down) or moving(post))
+    elif post.volatile.down is not pre.volatile.down:
         set_degraded(draft, node, bool(post.volatile.down))
     if post.volatile.stats is not pre.volatile.stats:
         before, after = pre.volatile.stats, post.volatile.stats
@@ -138,6 +162,34 @@ def _note_execution(
     draft.record(
         ExecutionRecord(draft.step, node, operation, key, value, actor, timestamp, applied)
     )
+
+
+def moving(state: NodeState) -> bool:
+    """A member is joining or leaving in this node's view, or it holds keys it must hand on."""
+    if state.membership.in_transition():
+        return True
+    ring, n, node_id = state.ring, state.config.n, state.durable.node_id
+    return any(node_id not in ring.preference_list(key, n) for key in state.durable.data)
+
+
+def _record_drop(
+    draft: Draft, node: str, pre: NodeState, writes: tuple[DurableWrite, ...], key: bytes
+) -> None:
+    """Which other nodes hold versions covering the ones `node` just dropped (INV-MEMBER-4)."""
+    dropped: AnyVersions | None = pre.durable.data.get(key)
+    for write in writes:  # a version stored earlier in the same step was dropped too
+        if isinstance(write, StoreVersions) and write.key == key:
+            dropped = write.versions
+    covered_by: list[str] = []
+    for other in sorted(draft.nodes.keys()):
+        if other == node or dropped is None:
+            continue
+        slot = draft.nodes[other]
+        durable = slot.durable if isinstance(slot, NodeState) else slot.state.durable
+        held = durable.data.get(key)
+        if held is not None and merge_versions(held, dropped) == held:
+            covered_by.append(other)
+    draft.record(DropRecord(draft.step, node, key, tuple(covered_by)))
 
 
 def set_degraded(draft: Draft, node: str, believes_some_down: bool) -> None:

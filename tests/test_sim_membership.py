@@ -1,0 +1,150 @@
+"""Joins and leaves in the simulator, the swarm and the checkers (SPEC section 10)."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+from dynref.causality import Mode
+from dynref.check import check_all
+from dynref.check.membership import check_membership
+from dynref.check.view import HistoryView
+from dynref.explore.diagram import text_diagram
+from dynref.explore.swarm import SwarmSettings, run_seed
+from dynref.membership import Status
+from dynref.messages import AdminOk, InvalidRequest, JoinCluster, LeaveCluster
+from dynref.sim import (
+    AdminRecord,
+    Cluster,
+    DropRecord,
+    Join,
+    Leave,
+    explorer_config,
+    from_jsonl,
+    replay,
+    to_jsonl,
+    trace_of,
+)
+
+
+def _loaded(mode: Mode = Mode.DVV) -> Cluster:
+    cluster = Cluster.start(explorer_config(mode))
+    for index in range(6):
+        cluster = cluster.client_put("c1", f"n{index % 5 + 1}", b"k%d" % (index % 2))
+        cluster = cluster.quiesce()
+    return cluster
+
+
+def _admin_results(cluster: Cluster) -> list[tuple[str, object]]:
+    return [(r.node, r.result) for r in cluster.audit_records() if isinstance(r, AdminRecord)]
+
+
+@pytest.mark.parametrize("mode", [Mode.DVV, Mode.LWW], ids=lambda m: m.value)
+def test_a_join_and_a_leave_under_load_keep_every_invariant(mode: Mode) -> None:
+    """INV-MEMBER-1, INV-MEMBER-2, INV-MEMBER-3, INV-MEMBER-4: a spare node joins and a member
+    leaves while clients write; at quiescence every checker passes, the members agree, and each
+    key sits with exactly its owners."""
+    cluster = _loaded(mode)
+    cluster = cluster.join("n6", "n1").client_put("c2", "n2", b"k0").leave("n3")
+    for message_id in cluster.message_ids()[:5]:
+        cluster = cluster.deliver(message_id)
+    cluster = cluster.client_put("c3", "n4", b"k1").quiesce()
+    assert cluster.quiescence is not None and cluster.quiescence.converged
+    assert check_all(cluster) == []
+    assert _admin_results(cluster) == [("n6", AdminOk("joining")), ("n3", AdminOk("leaving"))]
+    assert cluster.state("n6").membership.get("n6").status is Status.VALID  # type: ignore[union-attr]
+    assert cluster.state("n3").membership.get("n3").status is Status.EXITING  # type: ignore[union-attr]
+    assert "n6" in cluster.ring.node_ids() and "n3" not in cluster.ring.node_ids()
+    assert any(isinstance(r, DropRecord) and r.covered_by for r in cluster.audit_records())
+
+
+def test_refused_admin_requests_are_recorded_and_change_nothing() -> None:
+    """REQ-MEMBER-9: a member asked to join, a join through an unknown seed, a leave that would
+    leave fewer than N valid nodes: each answered InvalidRequest, the membership untouched."""
+    cluster = Cluster.start(explorer_config(nodes=3))
+    before = {node: cluster.state(node).membership for node in cluster.node_ids()}  # type: ignore[union-attr]
+    cluster = cluster.join("n1", "n2").leave("n2").join("n9", "n9")
+    results = _admin_results(cluster)
+    assert [node for node, _ in results] == ["n1", "n2", "n9"]
+    assert all(isinstance(result, InvalidRequest) for _, result in results)
+    after = {node: cluster.state(node).membership for node in before}  # type: ignore[union-attr]
+    assert after == before
+    assert cluster.quiesce().quiescence.converged  # type: ignore[union-attr]
+
+
+def test_a_trace_with_joins_and_leaves_replays_bit_for_bit() -> None:
+    """REQ-MEMBER-3: Join and Leave are actions like the others: a trace with them round-trips
+    through JSON lines, replays to the same cluster, and draws as a diagram."""
+    cluster = _loaded().join("n6", "n2").leave("n1").quiesce()
+    trace = trace_of(cluster, seed=None)
+    again = from_jsonl(to_jsonl(trace))
+    assert again.actions == trace.actions
+    assert replay(again).nodes == cluster.nodes
+    assert any(isinstance(action, Join) for action in again.actions)
+    assert any(isinstance(action, Leave) for action in again.actions)
+    drawn = text_diagram(trace)
+    assert "join n6 via n2: AdminOk" in drawn and "leave n1: AdminOk" in drawn
+
+
+def test_the_membership_checks_catch_disagreement_and_misplaced_keys() -> None:
+    """INV-MEMBER-2, INV-MEMBER-3: a member holding an older membership, or a key held by a
+    node outside its preference list, at quiescence, is reported."""
+    cluster = _loaded().join("n6", "n1").quiesce()
+    assert check_membership(HistoryView(cluster)) == []
+    states = {node: cluster.state(node) for node in cluster.node_ids()}
+    joined = states["n6"]
+    assert joined is not None
+    entry = joined.membership.get("n6")
+    assert entry is not None
+    older = joined.membership.with_entry(attrs.evolve(entry, status=Status.JOINING, version=1))
+    key, versions = next(
+        (key, versions)
+        for state in states.values()
+        if state is not None
+        for key, versions in state.durable.data.items()
+    )
+    outsider = next(n for n in cluster.node_ids() if n not in cluster.ring.preference_list(key, 3))
+    lagging, stray = states["n2"], states[outsider]
+    assert lagging is not None and stray is not None
+    lagging = attrs.evolve(lagging, membership=older)
+    data = stray.durable.data.set(key, versions)
+    stray = attrs.evolve(stray, durable=attrs.evolve(stray.durable, data=data))
+    broken = attrs.evolve(cluster, nodes=cluster.nodes.set("n2", lagging).set(outsider, stray))
+    found = {v.invariant for v in check_membership(HistoryView(broken))}
+    assert found == {"INV-MEMBER-2", "INV-MEMBER-3"}
+
+
+def test_a_drop_no_other_node_covers_is_reported() -> None:
+    """INV-MEMBER-4: a DropRecord without a covering node is a violation."""
+    cluster = _loaded()
+    record = DropRecord(cluster.step, "n1", b"k0", ())
+    broken = attrs.evolve(cluster, records=cluster.records.append(record))
+    assert [v.invariant for v in check_membership(HistoryView(broken))] == ["INV-MEMBER-4"]
+
+
+@pytest.mark.parametrize("mode", [Mode.DVV, Mode.LWW], ids=lambda m: m.value)
+def test_swarm_seeds_with_joins_and_leaves_pass(mode: Mode) -> None:
+    """INV-MEMBER-1..4: seeded swarm runs drawing a join and a leave among faults pass every
+    checker; without the option a seed draws the schedule it always drew."""
+    settings = SwarmSettings(mode=mode, membership=True, schedule_steps=250)
+    joined = left = 0
+    for seed in range(12):
+        outcome = run_seed(seed, settings)
+        assert not outcome.violations, (seed, outcome.violations[:2])
+        assert outcome.trace is not None
+        joined += any(isinstance(a, Join) for a in outcome.trace.actions)
+        left += any(isinstance(a, Leave) for a in outcome.trace.actions)
+    assert joined >= 6 and left >= 6
+    plain = run_seed(0, SwarmSettings(mode=mode, schedule_steps=250))
+    assert plain.trace is not None
+    assert not any(isinstance(a, Join | Leave) for a in plain.trace.actions)
+
+
+def test_admin_requests_are_not_client_operations() -> None:
+    """REQ-MEMBER-3: an admin answer completes no client operation and is no stray reply."""
+    cluster = Cluster.start(explorer_config()).join("n6", "n1")
+    assert cluster.counters.stray_replies == 0 and not cluster.history()
+    assert isinstance(
+        next(r.request for r in cluster.audit_records() if isinstance(r, AdminRecord)),
+        JoinCluster,
+    )
+    assert not isinstance(LeaveCluster(0), JoinCluster)
