@@ -306,3 +306,32 @@ def test_join_and_leave_together_in_every_mode(mode: Mode) -> None:
 
 def _empty(mode: Mode) -> AnyVersions:
     return empty_versions(mode)
+
+
+def test_transfer_batches_fit_a_frame_and_oversized_ones_are_refused() -> None:
+    """REQ-BOUND-5, REQ-BOUND-6, REQ-MEMBER-5: a leaving node's batches stay within one frame
+    (the keys left out follow in later batches); a peer's batch with an oversized key is
+    refused whole."""
+    config = attrs.evolve(
+        CONFIG,
+        max_value_bytes=3_000,
+        max_object_bytes=4_000,
+        max_frame_bytes=10_000,
+        max_key_bytes=64,
+        max_context_bytes=1_000,
+    )
+    net = Net.start(config)
+    for index, key in enumerate(KEYS):
+        value = bytes([65 + index]) * 2_500
+        net.request(f"n{index % 5 + 1}", lambda rid, k=key, v=value: ClientPut(rid, k, v, b""))
+        net.settle(10, 1)
+    net.admin("n2", LeaveCluster)
+    _settle(net)
+    batches = [e.message for n, e in net.sent(Transfer) if n == "n2"]
+    assert batches and all(len(batch.items) <= 3 for batch in batches)  # type: ignore[attr-defined]
+    assert not net.states["n2"].durable.data
+    versions = net.states["n1"].durable.data[next(iter(net.states["n1"].durable.data))]
+    oversized = Transfer(1, ((b"x" * 65, versions),))
+    refused = step(net.states["n1"], Receive("n3", oversized))
+    assert [type(e) for e in refused.effects] == [ProtocolError]
+    assert refused.state.durable == net.states["n1"].durable

@@ -29,6 +29,8 @@ from dynref.messages import (
     ReplicateAck,
     SyncKeys,
     TooLarge,
+    Transfer,
+    TransferAck,
 )
 
 
@@ -151,6 +153,11 @@ def peer_message_problem(config: ClusterConfig, message: object) -> str | None:
         keys.extend(key for key, _ in message.items)
         keys.extend(message.wanted)
         sets.extend(versions for _, versions in message.items)
+    elif isinstance(message, Transfer):
+        keys.extend(key for key, _ in message.items)
+        sets.extend(versions for _, versions in message.items)
+    elif isinstance(message, TransferAck):
+        keys.extend(key for key, _ in message.acked)
     elif isinstance(message, MerkleLeaves):
         keys.extend(key for key, _ in message.entries)
     for key in keys:

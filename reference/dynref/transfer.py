@@ -26,6 +26,7 @@ import functools
 import immutables
 
 from dynref.gossip import bump_own_entry
+from dynref.limits import batch_by_size
 from dynref.local import (
     accepts,
     drop_hint,
@@ -38,7 +39,6 @@ from dynref.membership import Status
 from dynref.messages import (
     Effect,
     KeyDigest,
-    KeyVersions,
     Send,
     Transfer,
     TransferAck,
@@ -102,8 +102,9 @@ def on_transfer_timer(node: Draft, out: list[Effect]) -> None:
     for target in sorted(pending):
         if target in unreachable:
             continue  # the probe marks it up once it answers
-        items: tuple[KeyVersions, ...] = tuple(
-            (key, node.data[key]) for key in pending[target][:batch]
+        # At most `transfer_batch` keys, and no more than one frame holds (REQ-BOUND-6).
+        items = batch_by_size(
+            node.config, [(key, node.data[key]) for key in pending[target][:batch]]
         )
         out.append(Send(target, Transfer(node.new_request_id(), items)))
     # Acknowledgements recorded under an earlier membership may complete a key now.
