@@ -234,7 +234,7 @@ ClientRequest = ClientGet | ClientPut | ClientDelete
 
 @attrs.frozen
 class JoinCluster:
-    """Admin: this node joins the cluster, announcing itself to `seed` (SPEC section 10)."""
+    """Admin: this node joins the cluster, announcing itself to `seed` (SPEC section 11)."""
 
     request_id: int
     seed: str
