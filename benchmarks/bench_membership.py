@@ -11,8 +11,9 @@ point: every member holds the same membership with nobody joining or leaving, an
 sits with exactly its owners (SPEC INV-MEMBER-2, INV-MEMBER-3).
 
 Printed per run: the ideal copies moved (the key copies whose owner is new in the final ring,
-sum over keys of |final owners - initial owners|), the copies the transfers actually moved (the
-acknowledged keys of `Transfer` batches, `keys_transferred` summed over nodes), their value
+sum over keys of |final owners - initial owners|), the key copies offered by digest only
+(`TransferDigests`, `keys_offered`), the copies the transfers actually moved (the keys sent in
+full in `Transfer` batches, `keys_transferred`; both summed over nodes), their key and value
 bytes, the copies dropped, and the simulated time until the fixed point (tick rounds x 100 ms).
 Method and figures: docs/benchmarks.md (Membership).
 """
@@ -65,17 +66,19 @@ def owners(cluster: Cluster, keys: int) -> dict[bytes, frozenset[str]]:
 def measure(label: str, before: Cluster, after: Cluster, keys: int, wall: float) -> None:
     initial, final = owners(before, keys), owners(after, keys)
     ideal = sum(len(final[key] - initial[key]) for key in initial)
-    moved = dropped = moved_bytes = 0
+    moved = dropped = moved_bytes = offered = 0
     for node in after.node_ids():
         state = after.state(node)
         assert state is not None
+        offered += state.volatile.stats.keys_offered
         moved += state.volatile.stats.keys_transferred
         moved_bytes += state.volatile.stats.bytes_transferred
         dropped += state.volatile.stats.keys_dropped
     quiescence = after.quiescence
     assert quiescence is not None and quiescence.converged, quiescence
     print(
-        f"{label:<28} ideal {ideal:>6,}  moved {moved:>6,} ({moved / max(ideal, 1):.2f}x)  "
+        f"{label:<28} ideal {ideal:>6,}  offered {offered:>6,}  "
+        f"moved {moved:>6,} ({moved / max(ideal, 1):.2f}x)  "
         f"bytes {moved_bytes:>10,}  dropped {dropped:>6,}  "
         f"settled in {quiescence.rounds * STEP_MS:>6,} ms simulated  ({wall:.1f} s wall)"
     )

@@ -124,8 +124,8 @@ MUTANTS = (
     Mutant(
         "a node that lost its disk reuses its old actor id (riak_kv issue 679)",
         "state.py",
-        'return f"{self.node_id}#{self.incarnation}"',
-        'return f"{self.node_id}#0"',
+        'return f"{node_id}#{incarnation}"',
+        'return f"{node_id}#0"',
         "INV-ACK-2",
         "INV-ACK-1",
         disk_loss=True,

@@ -9,6 +9,7 @@ import attrs
 import pytest
 from dynref.causality import AnyVersions, Mode, empty_versions
 from dynref.config import ClusterConfig
+from dynref.explore.swarm import SwarmSettings, run_seed
 from dynref.membership import (
     MemberEntry,
     Membership,
@@ -33,10 +34,13 @@ from dynref.messages import (
     ProtocolError,
     Receive,
     Replicate,
+    Request,
     Send,
     StoreMembership,
+    StoreMeta,
     Transfer,
     TransferAck,
+    TransferDigests,
 )
 from dynref.node import boot, recover, step
 from dynref.ring import RingConfig, Strategy
@@ -335,3 +339,56 @@ def test_transfer_batches_fit_a_frame_and_oversized_ones_are_refused() -> None:
     refused = step(net.states["n1"], Receive("n3", oversized))
     assert [type(e) for e in refused.effects] == [ProtocolError]
     assert refused.state.durable == net.states["n1"].durable
+
+
+def test_keys_owners_already_hold_cost_a_digest_not_their_versions() -> None:
+    """REQ-MEMBER-5: keys go by digest first; a future owner that holds the same versions
+    acknowledges the digest, so a leaving node sends each key's versions to its one new owner
+    only, not to the owners that already hold it."""
+    net = _loaded(CONFIG)
+    _settle(net, 5)  # anti-entropy has made the replicas equal
+    held = len(net.states["n2"].durable.data)
+    net.admin("n2", LeaveCluster)
+    _settle(net)
+    stats = net.states["n2"].volatile.stats
+    assert stats.keys_dropped == held
+    assert stats.keys_offered >= 3 * held
+    assert stats.keys_transferred <= held
+    assert net.sent(TransferDigests)
+
+
+def test_a_node_takes_a_new_actor_before_dropping_keys_its_dots_are_in() -> None:
+    """REQ-MEMBER-12: dropping a key takes the node's own dots in it along, and a later write
+    of the key there would issue them again; the node moves to a new incarnation (a new
+    actor, stored by StoreMeta) before its first drop after writing, and only then."""
+    net = _loaded(CONFIG)
+    before = net.states["n2"].durable.incarnation
+    net.admin("n2", LeaveCluster)
+    _settle(net)
+    writes = net.durable_writes("n2")
+    metas = [i for i, e in enumerate(writes) if isinstance(e, StoreMeta)]
+    drops = [i for i, e in enumerate(writes) if isinstance(e, DropVersions)]
+    assert drops and net.states["n2"].durable.incarnation == before + 1
+    assert [writes[i] for i in metas[-1:]] == [StoreMeta("n2", before + 1, 0)]
+    assert metas[-1] < drops[0]
+
+
+def test_swarm_seed_61_a_leaving_coordinator_no_longer_reissues_dots() -> None:
+    """REQ-MEMBER-12, INV-MEMBER-1: swarm seed 61 (dvv, --membership) lost an acknowledged put:
+    the leaving n5 had dropped k0, then coordinated a put of it with an empty store and issued
+    a dot the replicas already held for an older value, which they kept."""
+    outcome = run_seed(61, SwarmSettings(mode=Mode.DVV, membership=True))
+    assert not outcome.violations, outcome.violations[:2]
+
+
+def test_a_joined_node_sends_nothing_unasked_to_members_it_has_not_heard_from() -> None:
+    """REQ-MEMBER-11: members that may not know the joining node yet count as down for it; a
+    member it heard from becomes a target again."""
+    outsider = boot(CONFIG, "n6", 0, 0).state
+    joined = step(outsider, _admin(JoinCluster(1, "n1", 1, ""))).state
+    asked = step(joined, Request(ClientGet(2, KEYS[0])))
+    assert not [e for e in asked.effects if isinstance(e, Send)]
+    owners = joined.ring.preference_list(KEYS[0], 3)
+    heard = step(joined, Receive(owners[0], Gossip(_digest(joined), joined.membership))).state
+    asked = step(heard, Request(ClientGet(3, KEYS[0])))
+    assert [e.to for e in asked.effects if isinstance(e, Send)] == [owners[0]]

@@ -27,7 +27,13 @@ from dynref.causality import (
     write_versions,
 )
 from dynref.config import DEFAULT_MAX_FRAME_BYTES, ClusterConfig
-from dynref.limits import batch_by_size, footprint, peer_versions_problem, write_problem
+from dynref.limits import (
+    batch_by_size,
+    digests_by_size,
+    footprint,
+    peer_versions_problem,
+    write_problem,
+)
 from dynref.messages import (
     ClientDelete,
     ClientGet,
@@ -54,13 +60,14 @@ from dynref.messages import (
     StoreVersions,
     SyncKeys,
     TooLarge,
+    TransferDigests,
 )
 from dynref.node import Step, boot, step
 from dynref.state import NodeState
 from dynref_io.node.config_file import ConfigError, NodeAddress, build_cluster_file
 from dynref_io.wire.codec import MAX_FRAME_BYTES, encode, encode_versions
 from dynref_io.wire.frames import ClientReplyFrame
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from tests.node_harness import Net, nodes
@@ -508,6 +515,29 @@ def test_req_bound_6_the_first_item_always_goes() -> None:
         max_context_bytes=1_000,
     )
     assert [key for key, _ in batch_by_size(small, items)] == [b"a"]
+
+
+@given(st.lists(st.integers(1, 5_000), min_size=1, max_size=60))
+@example([5_000] * 60)
+@example([40] * 2_000)
+def test_req_bound_6_transfer_digests_fit_a_frame(key_sizes: list[int]) -> None:
+    """REQ-BOUND-6: a TransferDigests keeps (key, digest) pairs in order while the message fits
+    one frame, the first always."""
+    frame = 64 * 1024
+    cfg = config(
+        max_frame_bytes=frame,
+        max_value_bytes=10_000,
+        max_object_bytes=12_000,
+        max_context_bytes=8_000,
+        max_key_bytes=5_000,
+    )
+    offered = [(bytes([65 + i % 26]) * size, bytes(16)) for i, size in enumerate(key_sizes)]
+    kept = digests_by_size(cfg, offered)
+    assert kept and list(kept) == offered[: len(kept)]
+    assert len(encode(TransferDigests(2**62, kept))) <= frame
+    if len(kept) < len(offered):  # cut only where the next pair would not fit the budget
+        spent = sum(len(key) + 16 + 32 for key, _ in offered[: len(kept) + 1])
+        assert spent > frame - 1_024
 
 
 def test_req_bound_1_the_cluster_file_sets_the_limits_and_names_a_contradiction() -> None:

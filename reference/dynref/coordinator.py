@@ -189,6 +189,7 @@ def start_put(
         answer(reply_to, refused, out)
         return
     replace_stored(node, key, new_versions, out)
+    node.dots_issued = True
     node.count("coordinated_puts")
     written = _written_context(node.config.mode, new_versions)
     request_id = node.new_request_id()

@@ -31,6 +31,7 @@ from dynref.messages import (
     TooLarge,
     Transfer,
     TransferAck,
+    TransferDigests,
 )
 
 
@@ -158,6 +159,8 @@ def peer_message_problem(config: ClusterConfig, message: object) -> str | None:
         sets.extend(versions for _, versions in message.items)
     elif isinstance(message, TransferAck):
         keys.extend(key for key, _ in message.acked)
+    elif isinstance(message, TransferDigests):
+        keys.extend(key for key, _ in message.digests)
     elif isinstance(message, MerkleLeaves):
         keys.extend(key for key, _ in message.entries)
     for key in keys:
@@ -182,4 +185,19 @@ def batch_by_size(
         if kept and budget < 0:
             break
         kept.append((key, versions))
+    return tuple(kept)
+
+
+def digests_by_size(
+    config: ClusterConfig, digests: list[tuple[bytes, bytes]]
+) -> tuple[tuple[bytes, bytes], ...]:
+    """REQ-BOUND-6: the first (key, digest) pairs that fit one message together (the first
+    always); a `TransferDigests` offers the rest in a later round."""
+    budget = config.max_frame_bytes - ENVELOPE_BYTES
+    kept: list[tuple[bytes, bytes]] = []
+    for key, digest in digests:
+        budget -= len(key) + len(digest) + VERSION_OVERHEAD_BYTES
+        if kept and budget < 0:
+            break
+        kept.append((key, digest))
     return tuple(kept)

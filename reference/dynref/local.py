@@ -15,6 +15,7 @@ from dynref.messages import (
     DropVersions,
     Effect,
     StoreHint,
+    StoreMeta,
     StoreVersions,
 )
 from dynref.ring import Ring
@@ -89,9 +90,19 @@ def replace_stored(node: Draft, key: bytes, versions: AnyVersions, out: list[Eff
 
 
 def drop_stored(node: Draft, key: bytes, out: list[Effect]) -> None:
-    """Forget a key every new owner acknowledged (dynref.transfer decides when)."""
+    """Forget a key every new owner acknowledged (dynref.transfer decides when).
+
+    The key's versions may hold dots of this node's actor, and a dot is the actor's counter
+    for the key plus one: a later write of the key here would issue them again (the data loss
+    of riak_kv issue 679). So a node that may have issued dots moves to a new incarnation, and a
+    new actor, before it drops anything (REQ-MEMBER-12).
+    """
     if key not in node.data:
         return
+    if node.dots_issued:
+        node.incarnation += 1
+        node.dots_issued = False
+        out.append(StoreMeta(node.node_id, node.incarnation, node.boots))
     out.append(DropVersions(key))
     node.data = node.data.delete(key)
     range_index = node.range_of(key)

@@ -148,8 +148,18 @@ class Transfer:
 
 
 @attrs.frozen
+class TransferDigests:
+    """The sender holds these keys with these digests: acknowledge those held exactly so, and
+    the versions need not cross the wire."""
+
+    batch_id: int
+    digests: tuple[KeyDigest, ...]
+
+
+@attrs.frozen
 class TransferAck:
-    """The keys of a batch durably stored, each with the digest of the versions received."""
+    """The keys of a batch durably stored, each with the digest of the versions received (or,
+    for `TransferDigests`, of the versions already held)."""
 
     batch_id: int
     acked: tuple[KeyDigest, ...]
@@ -179,6 +189,7 @@ Message = (
     | SyncKeys
     | Gossip
     | Transfer
+    | TransferDigests
     | TransferAck
     | TransferOffered
 )
@@ -198,6 +209,7 @@ MESSAGE_TYPES: tuple[type, ...] = (
     SyncKeys,
     Gossip,
     Transfer,
+    TransferDigests,
     TransferAck,
     TransferOffered,
 )

@@ -47,6 +47,7 @@ from dynref.messages import (
     Tick,
     Transfer,
     TransferAck,
+    TransferDigests,
     TransferOffered,
 )
 from dynref.prng import derive_seed
@@ -93,6 +94,7 @@ HANDLERS: dict[type, Handler] = {
     Gossip: gossip.on_gossip,
     Transfer: transfer.on_transfer,
     TransferAck: transfer.on_transfer_ack,
+    TransferDigests: transfer.on_transfer_digests,
     TransferOffered: transfer.on_transfer_offered,
 }
 assert set(HANDLERS) == set(MESSAGE_TYPES), "every message type has a handler"

@@ -29,6 +29,11 @@ Hints = immutables.Map[str, immutables.Map[bytes, AnyVersions]]
 """target node -> key -> versions held for it."""
 
 
+def actor_name(node_id: str, incarnation: int) -> str:
+    """The actor a node's versions name: one per incarnation, never reused (REQ-DUR-2)."""
+    return f"{node_id}#{incarnation}"
+
+
 @attrs.frozen
 class DurableState:
     node_id: str
@@ -42,7 +47,7 @@ class DurableState:
 
     @property
     def actor(self) -> str:
-        return f"{self.node_id}#{self.incarnation}"
+        return actor_name(self.node_id, self.incarnation)
 
 
 @attrs.frozen
@@ -180,8 +185,9 @@ class Stats:
     antientropy_keys_repaired: int = 0
     protocol_errors: int = 0
     stale_messages: int = 0  # placement a lagging membership view chose: ignored, not an error
-    keys_transferred: int = 0  # keys a peer acknowledged in transfer batches from this node
+    keys_transferred: int = 0  # keys whose versions this node sent in transfer batches
     bytes_transferred: int = 0  # the values' bytes of those keys
+    keys_offered: int = 0  # keys this node offered by digest only
     keys_dropped: int = 0  # keys this node stopped holding after every new owner acknowledged
 
     def plus(self, increments: dict[str, int]) -> Stats:
@@ -243,12 +249,18 @@ class VolatileState:
     next_gossip: int = 0
     # peer -> key -> digest of versions of the key the peer acknowledged in a transfer batch.
     transfer_acks: immutables.Map[str, immutables.Map[bytes, bytes]] = immutables.Map()
+    # peer -> key -> digest this node offered the peer in `TransferDigests`: the next round sends
+    # the versions themselves unless the peer acknowledged that digest meanwhile.
+    transfer_offers: immutables.Map[str, immutables.Map[bytes, bytes]] = immutables.Map()
     # old owner -> digest of the membership under which it offered every key this joining node
     # gains (see dynref.transfer).
     offers: immutables.Map[str, bytes] = immutables.Map()
     # Peers that sent this node a message in this life: they know it is a member. A node outside
     # the static configuration sends nothing unasked to others (`Draft.unaware`).
     heard_from: frozenset[str] = frozenset()
+    # Whether this node may have issued a dot under its current actor: such dots live in its
+    # store, and a key it drops takes them along (REQ-MEMBER-12). Unknown after a restart.
+    dots_issued: bool = True
 
 
 @attrs.frozen
@@ -289,6 +301,7 @@ class Draft:
         "base",
         "config",
         "data",
+        "dots_issued",
         "down",
         "forward_memory",
         "forwards",
@@ -296,6 +309,7 @@ class Draft:
         "gets",
         "heard_from",
         "hints",
+        "incarnation",
         "membership",
         "next_antientropy",
         "next_deadline",
@@ -311,6 +325,7 @@ class Draft:
         "rng",
         "stored_membership",
         "transfer_acks",
+        "transfer_offers",
         "trees",
     )
 
@@ -340,8 +355,11 @@ class Draft:
         self.next_deadline = volatile.next_deadline
         self.next_gossip = volatile.next_gossip
         self.transfer_acks = volatile.transfer_acks
+        self.transfer_offers = volatile.transfer_offers
         self.offers = volatile.offers
         self.heard_from = volatile.heard_from
+        self.dots_issued = volatile.dots_issued
+        self.incarnation = durable.incarnation
         # True once a request holding the earliest deadline left: then next_deadline is only a
         # lower bound until `freeze` recomputes it.
         self._deadline_stale = False
@@ -351,7 +369,7 @@ class Draft:
 
     @property
     def actor(self) -> str:
-        return self.base.durable.actor
+        return actor_name(self.node_id, self.incarnation)
 
     @property
     def boots(self) -> int:
@@ -460,10 +478,11 @@ class Draft:
             self.data is not durable.data
             or self.hints is not durable.hints
             or self.stored_membership is not durable.membership
+            or self.incarnation != durable.incarnation
         ):
             durable = DurableState(
                 durable.node_id,
-                durable.incarnation,
+                self.incarnation,
                 durable.boots,
                 self.data,
                 self.hints,
@@ -489,8 +508,10 @@ class Draft:
             or stats is not volatile.stats
             or self.next_gossip != volatile.next_gossip
             or self.transfer_acks is not volatile.transfer_acks
+            or self.transfer_offers is not volatile.transfer_offers
             or self.offers is not volatile.offers
             or self.heard_from is not volatile.heard_from
+            or self.dots_issued != volatile.dots_issued
         ):
             # Positional: keywords cost a third more, once per step.
             volatile = VolatileState(
@@ -511,8 +532,10 @@ class Draft:
                 self.next_deadline,
                 self.next_gossip,
                 self.transfer_acks,
+                self.transfer_offers,
                 self.offers,
                 self.heard_from,
+                self.dots_issued,
             )
         if (
             durable is base.durable

@@ -7,10 +7,13 @@ handoff timer, to the owners that must receive it from this node:
 - when the node is not in F, to every node of F: it must hand the key on before forgetting it;
 - when the node is in C and in F, to the nodes of F not in C (the key's new owners).
 
-A batch is idempotent (versions merge as a join) and resumable: the receiver stores the keys it
-takes durably and acknowledges each with the digest of the versions received, in that same step
-(REQ-NODE-2); the sender records an acknowledgement only while it still holds exactly those
-versions, and resends any key whose versions grew. A node not in F drops a key once every node
+A key is offered by digest first (`TransferDigests`): the receiver acknowledges the keys it
+already holds with exactly that digest. A key whose digest was offered and not acknowledged
+goes in full in the next round (`Transfer`). A batch is idempotent (versions merge as a join)
+and resumable: the receiver stores the keys it takes durably and acknowledges each with the
+digest of the versions received, in that same step (REQ-NODE-2); the sender records an
+acknowledgement only while it still holds exactly those versions, and offers again any key
+whose versions grew. A node not in F drops a key once every node
 of F acknowledged its current versions, so it is never the last holder of a key it drops.
 
 A joining node becomes valid once every old owner of the keys it gains (the members of C for
@@ -25,8 +28,8 @@ import functools
 
 import immutables
 
-from dynref.gossip import bump_own_entry
-from dynref.limits import batch_by_size
+from dynref.gossip import bump_own_entry, node_config_digest
+from dynref.limits import batch_by_size, digests_by_size
 from dynref.local import (
     accepts,
     drop_hint,
@@ -38,10 +41,12 @@ from dynref.local import (
 from dynref.membership import Status
 from dynref.messages import (
     Effect,
+    Gossip,
     KeyDigest,
     Send,
     Transfer,
     TransferAck,
+    TransferDigests,
     TransferOffered,
 )
 from dynref.ring import Ring, first_index_at_or_after
@@ -91,22 +96,16 @@ def on_transfer_timer(node: Draft, out: list[Effect]) -> None:
     if not node.membership.changed():
         return  # the static configuration never moves a key
     retarget_hints(node, out)
-    pending: dict[str, list[bytes]] = {}
+    pending: dict[str, list[KeyDigest]] = {}
     for key in sorted(node.data.keys()):
         digest = node.data[key].digest()
         for target in transfer_targets(node, key):
             if not _acknowledged(node, target, key, digest):
-                pending.setdefault(target, []).append(key)
-    batch = node.config.transfer_batch
+                pending.setdefault(target, []).append((key, digest))
     unreachable = node.unreachable()
     for target in sorted(pending):
-        if target in unreachable:
-            continue  # the probe marks it up once it answers
-        # At most `transfer_batch` keys, and no more than one frame holds (REQ-BOUND-6).
-        items = batch_by_size(
-            node.config, [(key, node.data[key]) for key in pending[target][:batch]]
-        )
-        out.append(Send(target, Transfer(node.new_request_id(), items)))
+        if target not in unreachable:  # the probe marks it up once it answers
+            _send_batches(node, target, pending[target], out)
     # Acknowledgements recorded under an earlier membership may complete a key now.
     for key in sorted(node.data.keys()):
         maybe_drop(node, key, out)
@@ -114,8 +113,33 @@ def on_transfer_timer(node: Draft, out: list[Effect]) -> None:
     advance_status(node, out)
 
 
+def _send_batches(node: Draft, target: str, keys: list[KeyDigest], out: list[Effect]) -> None:
+    """Digests first: a key goes in full only once the target did not acknowledge its digest.
+
+    Replicas that already agree (the other owners a displaced node hands a key to, or a second
+    old owner of a key the new owner received from the first) then cost a digest, not the
+    versions. At most `transfer_batch` keys of each kind, within one frame (REQ-BOUND-6).
+    """
+    batch = node.config.transfer_batch
+    offered = node.transfer_offers.get(target, immutables.Map())
+    in_full = [key for key, digest in keys if offered.get(key) == digest][:batch]
+    by_digest = [(key, digest) for key, digest in keys if offered.get(key) != digest][:batch]
+    if by_digest:
+        digests = digests_by_size(node.config, by_digest)
+        out.append(Send(target, TransferDigests(node.new_request_id(), digests)))
+        offered = offered.update(dict(digests))
+        node.transfer_offers = node.transfer_offers.set(target, offered)
+        node.count("keys_offered", len(digests))
+    if in_full:
+        items = batch_by_size(node.config, [(key, node.data[key]) for key in in_full])
+        out.append(Send(target, Transfer(node.new_request_id(), items)))
+        node.count("keys_transferred", len(items))
+        moved = sum(len(key) + sum(len(v) for v in versions.values()) for key, versions in items)
+        node.count("bytes_transferred", moved)
+
+
 def _offer(
-    node: Draft, pending: dict[str, list[bytes]], unreachable: frozenset[str], out: list[Effect]
+    node: Draft, pending: dict[str, list[KeyDigest]], unreachable: frozenset[str], out: list[Effect]
 ) -> None:
     if node.future is None:
         return
@@ -162,6 +186,9 @@ def maybe_drop(node: Draft, key: bytes, out: list[Effect]) -> None:
         node.count("keys_dropped")
         for peer in [peer for peer, held in node.transfer_acks.items() if key in held]:
             node.transfer_acks = node.transfer_acks.set(peer, node.transfer_acks[peer].delete(key))
+        for peer in [peer for peer, held in node.transfer_offers.items() if key in held]:
+            offers = node.transfer_offers[peer].delete(key)
+            node.transfer_offers = node.transfer_offers.set(peer, offers)
 
 
 def advance_status(node: Draft, out: list[Effect]) -> None:
@@ -190,7 +217,31 @@ def on_transfer(node: Draft, sender: str, message: Transfer, out: list[Effect]) 
         acked.append((key, versions.digest()))
     if refused:
         misplaced(node)
+        _pull_membership(node, sender, out)
     out.append(Send(sender, TransferAck(message.batch_id, tuple(acked))))
+
+
+def _pull_membership(node: Draft, sender: str, out: list[Effect]) -> None:
+    """Keys this node does not own in its view: its membership likely lags the sender's. Gossip
+    to the sender, whose answer (push-pull) brings the change sooner than a random peer would."""
+    out.append(Send(sender, Gossip(node_config_digest(node), node.membership)))
+
+
+def on_transfer_digests(
+    node: Draft, sender: str, message: TransferDigests, out: list[Effect]
+) -> None:
+    """Acknowledge the offered keys this node already holds exactly so (durably: held before)."""
+    owned = [(key, digest) for key, digest in message.digests if accepts(node, key)]
+    if len(owned) < len(message.digests):
+        misplaced(node)
+        _pull_membership(node, sender, out)
+    acked = tuple(
+        (key, digest)
+        for key, digest in owned
+        if (held := node.data.get(key)) is not None and held.digest() == digest
+    )
+    if acked:
+        out.append(Send(sender, TransferAck(message.batch_id, acked)))
 
 
 def on_transfer_ack(node: Draft, sender: str, message: TransferAck, out: list[Effect]) -> None:
@@ -202,8 +253,6 @@ def on_transfer_ack(node: Draft, sender: str, message: TransferAck, out: list[Ef
             continue  # dropped already, grown since the batch left, or a duplicate
         held = held.set(key, digest)
         recorded.append(key)
-        node.count("keys_transferred")
-        node.count("bytes_transferred", len(key) + sum(len(v) for v in versions.values()))
     if not recorded:
         return
     node.transfer_acks = node.transfer_acks.set(sender, held)

@@ -61,6 +61,7 @@ from dynref.messages import (
     TooLarge,
     Transfer,
     TransferAck,
+    TransferDigests,
     TransferOffered,
     Unavailable,
 )
@@ -233,6 +234,7 @@ FRAME_TAGS: tuple[tuple[int, type], ...] = (
     (15, Transfer),
     (16, TransferAck),
     (17, TransferOffered),
+    (18, TransferDigests),
     # client requests, then admin requests
     (20, ClientGet),
     (21, ClientPut),
