@@ -22,6 +22,7 @@ from dynref.membership import (
 from dynref.messages import (
     Admin,
     AdminOk,
+    ClientDelete,
     ClientGet,
     ClientPut,
     DropVersions,
@@ -43,7 +44,7 @@ from dynref.messages import (
     TransferDigests,
 )
 from dynref.node import boot, recover, step
-from dynref.ring import RingConfig, Strategy
+from dynref.ring import Ring, RingConfig, Strategy
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -392,3 +393,37 @@ def test_a_joined_node_sends_nothing_unasked_to_members_it_has_not_heard_from() 
     heard = step(joined, Receive(owners[0], Gossip(_digest(joined), joined.membership))).state
     asked = step(heard, Request(ClientGet(3, KEYS[0])))
     assert [e.to for e in asked.effects if isinstance(e, Send)] == [owners[0]]
+
+
+def test_deletes_travel_to_new_owners_as_tombstones() -> None:
+    """REQ-MEMBER-5: a deleted key is transferred like a put, as its tombstone: the joining
+    node ends up holding the tombstone, so no old value comes back through it. Anti-entropy is
+    off, so the tombstone can only come by transfer."""
+    net = _loaded(attrs.evolve(CONFIG, antientropy_interval=10**9))
+    future = _future_with("n6")
+    deleted = [key for key in KEYS if "n6" in future.preference_list(key, 3)][:3]
+    assert deleted
+    for key in deleted:
+        read = net.request("n1", lambda rid, k=key: ClientGet(rid, k))
+        net.settle(10, 2)
+        context = net.results[read].context  # type: ignore[union-attr]
+        net.request("n1", lambda rid, k=key, c=context: ClientDelete(rid, k, c))
+        net.settle(10, 2)
+    _settle(net, 10)
+    net.add_node("n6")
+    net.admin("n6", lambda rid: JoinCluster(rid, "n1", 1, ""))
+    _settle(net)
+    assert net.states["n6"].membership.get("n6").status is Status.VALID  # type: ignore[union-attr]
+    for key in deleted:
+        held = net.states["n6"].durable.data[key]
+        assert held != _empty(CONFIG.mode) and not held.values()  # a tombstone, not nothing
+        read = net.request("n6", lambda rid, k=key: ClientGet(rid, k))
+        net.settle(10, 2)
+        assert net.results[read].values == ()  # type: ignore[union-attr]
+
+
+def _future_with(joiner: str) -> Ring:
+    membership = initial_membership(CONFIG.nodes).merge(
+        Membership.of([MemberEntry(joiner, 1, "", Status.VALID, 1)])
+    )
+    return current_ring(membership, CONFIG.ring)
