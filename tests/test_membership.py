@@ -427,3 +427,63 @@ def _future_with(joiner: str) -> Ring:
         Membership.of([MemberEntry(joiner, 1, "", Status.VALID, 1)])
     )
     return current_ring(membership, CONFIG.ring)
+
+
+def test_a_leaving_node_leaves_the_ring_under_a_steady_stream_of_writes() -> None:
+    """REQ-MEMBER-7: with a put of a new key it owns in every round, a leaving node always holds
+    a key written since the last round; it becomes exiting once its backlog fits one round,
+    takes no new keys, and drops the rest once their new owners acknowledged them."""
+    net = _loaded(CONFIG)
+    net.admin("n2", LeaveCluster)
+    ring = net.states["n1"].ring
+    stream = (b"stream-%d" % i for i in range(100_000))
+    owned = (key for key in stream if "n2" in ring.preference_list(key, 3))
+    exited_at = None
+    for round_index in range(60):
+        key = next(owned)
+        coordinator = next(n for n in ring.preference_list(key, 3) if n != "n2")
+        net.deliver()
+        net.tick(CONFIG.handoff_interval)
+        # The put lands between the round's offers and their acknowledgements.
+        net.request(coordinator, lambda rid, k=key: ClientPut(rid, k, b"v", b""))
+        net.deliver()
+        own = net.states["n2"].membership.get("n2")
+        if exited_at is None and own is not None and own.status is Status.EXITING:
+            exited_at = round_index
+    assert exited_at is not None and exited_at < 40
+    _settle(net)
+    assert not net.states["n2"].durable.data
+    assert not net.protocol_errors()
+
+
+def test_a_joining_node_becomes_valid_under_a_steady_stream_of_writes() -> None:
+    """REQ-MEMBER-7: with puts of keys the joining node gains, at every old owner in every
+    round, landing between the round's offers and their acknowledgements, the old owners still
+    declare what is left small enough, the node becomes valid, and nothing is lost."""
+    net = _loaded(CONFIG)
+    net.add_node("n6")
+    net.admin("n6", lambda rid: JoinCluster(rid, "n1", 1, ""))
+    future = _future_with("n6")
+    ring = net.states["n1"].ring
+    stream = (b"stream-%d" % i for i in range(1_000_000))
+    gained = (key for key in stream if "n6" in future.preference_list(key, 3))
+    valid_at = None
+    for round_index in range(60):
+        net.deliver()
+        net.tick(CONFIG.handoff_interval)
+        uncovered = {f"n{i}" for i in range(1, 6)}
+        while uncovered:  # a key for every old owner, written after the round's offers
+            key = next(gained)
+            owners = set(ring.preference_list(key, 3))
+            if owners & uncovered:
+                uncovered -= owners
+                coordinator = ring.preference_list(key, 3)[0]
+                net.request(coordinator, lambda rid, k=key: ClientPut(rid, k, b"v", b""))
+        net.deliver()
+        own = net.states["n6"].membership.get("n6")
+        if valid_at is None and own is not None and own.status is Status.VALID:
+            valid_at = round_index
+    assert valid_at is not None and valid_at < 40
+    _settle(net, 40)
+    assert not net.protocol_errors()
+    assert net.states["n6"].durable.data

@@ -17,9 +17,9 @@ whose versions grew. A node not in F drops a key once every node
 of F acknowledged its current versions, so it is never the last holder of a key it drops.
 
 A joining node becomes valid once every old owner of the keys it gains (the members of C for
-the ring segments where it is in F but not in C) told it, under the same membership, that it
-acknowledged every such key they hold (`TransferOffered`). A leaving node becomes exiting once
-it holds no key and no hint.
+the ring segments where it is in F but not in C) told it, under the same membership, that what
+it has still to hand it fits one round (`TransferOffered`). A leaving node becomes exiting once
+it holds no hint and its backlog fits one round; it goes on handing on and dropping its keys.
 """
 
 from __future__ import annotations
@@ -111,6 +111,22 @@ def on_transfer_timer(node: Draft, out: list[Effect]) -> None:
         maybe_drop(node, key, out)
     _offer(node, pending, unreachable, out)
     advance_status(node, out)
+    _leave_the_ring(node, pending, out)
+
+
+def _leave_the_ring(node: Draft, pending: dict[str, list[KeyDigest]], out: list[Effect]) -> None:
+    """A leaving node whose backlog fits one round becomes exiting while still holding keys.
+
+    Under a steady stream of writes a leaving node, still a current owner, always holds some
+    key written since the last round, so waiting for an empty store would never end. Once out
+    of the current ring it takes no new keys (REQ-MEMBER-6) and hands on and drops the ones it
+    holds as before (REQ-MEMBER-7).
+    """
+    own = node.membership.get(node.node_id)
+    if own is None or own.status is not Status.LEAVING or node.hints:
+        return
+    if all(len(keys) <= node.config.transfer_batch for keys in pending.values()):
+        bump_own_entry(node, Status.EXITING, out)
 
 
 def _send_batches(node: Draft, target: str, keys: list[KeyDigest], out: list[Effect]) -> None:
@@ -146,7 +162,12 @@ def _offer(
     gains = old_owners_of_gains(node.ring, node.future, node.config.n)
     digest = node.membership.digest()
     for joiner in node.membership.ids_with(frozenset({Status.JOINING})):
-        if joiner == node.node_id or joiner in pending or joiner in unreachable:
+        # What is left fits this round: under a steady stream of writes some key written since
+        # the last round is always pending, and waiting for none would never end.
+        backlog = len(pending.get(joiner, ()))
+        if joiner == node.node_id or backlog > node.config.transfer_batch:
+            continue
+        if joiner in unreachable:
             continue
         if node.node_id in gains.get(joiner, frozenset()):
             out.append(Send(joiner, TransferOffered(digest)))
