@@ -170,7 +170,7 @@ def drive(mode: Mode) -> Net:
     root = net.states[stale].volatile.trees[range_index].root()
     net.queue.append((stale, peer, MerkleCompare(range_index, 1, 0, ((0, root),))))
     net.deliver()
-    # A node joins through a seed: gossip, transfer batches and offers (SPEC section 11).
+    # A node joins through a seed: gossip, transfer batches and offers (SPEC section 12).
     net.add_node("n6")
     net.admin("n6", lambda rid: JoinCluster(rid, "n1", 1, "127.0.0.1:7006"))
     net.settle(config.handoff_interval, 6)

@@ -2,7 +2,7 @@
 
 The network is a bag; rules deliver, drop and duplicate messages picked by position, tick one
 node or all, crash and restart nodes, partition (symmetric and asymmetric shapes) and heal, let
-a spare node join and a member leave (SPEC section 11), and let three clients get, put and
+a spare node join and a member leave (SPEC section 12), and let three clients get, put and
 delete two keys through any node. Cheap invariants run after every step (INV-READ-1 no
 invention, no ProtocolError, no stray reply); teardown quiesces and runs every checker: the
 black-box checks over the run's History (INV-ACK-1, INV-READ-1, INV-ORDER-1, SIBLING-BOUND,

@@ -1,4 +1,4 @@
-"""Membership (SPEC section 11): the semilattice, the rings it determines, join and leave with key
+"""Membership (SPEC section 12): the semilattice, the rings it determines, join and leave with key
 transfer through the node state machine, and the refusals of bad input."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Joins and leaves in the simulator, the swarm and the checkers (SPEC section 11)."""
+"""Joins and leaves in the simulator, the swarm and the checkers (SPEC section 12)."""
 
 from __future__ import annotations
 

@@ -56,7 +56,7 @@ class ClusterConfig:
     max_object_bytes: int = attrs.field(default=1_179_648, validator=_positive)
     max_frame_bytes: int = attrs.field(default=DEFAULT_MAX_FRAME_BYTES, validator=_positive)
     seed: int = 0
-    # Membership (SPEC section 11): the nodes every node may gossip with and a joining node
+    # Membership (SPEC section 12): the nodes every node may gossip with and a joining node
     # announces itself to (empty: every configured node), how often a node gossips once the
     # membership has changed, and how many keys one transfer batch carries.
     seeds: tuple[str, ...] = ()

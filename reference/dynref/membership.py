@@ -1,4 +1,4 @@
-"""Cluster membership as a join-semilattice, and the rings it determines (SPEC section 11).
+"""Cluster membership as a join-semilattice, and the rings it determines (SPEC section 12).
 
 A `Membership` maps each member id to a `MemberEntry`: capacity, an endpoint string the core
 never reads (the adapters' address), a status and a version. Only the member itself changes its

@@ -246,7 +246,7 @@ ClientRequest = ClientGet | ClientPut | ClientDelete
 
 @attrs.frozen
 class JoinCluster:
-    """Admin: this node joins the cluster, announcing itself to `seed` (SPEC section 11)."""
+    """Admin: this node joins the cluster, announcing itself to `seed` (SPEC section 12)."""
 
     request_id: int
     seed: str

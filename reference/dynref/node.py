@@ -134,7 +134,7 @@ def boot(config: ClusterConfig, node_id: str, incarnation: int, now: int) -> Ste
     """A node starting with an empty disk under a fresh incarnation (never reused, riak_kv 679).
 
     A node outside the configuration's members starts outside the cluster, holding nothing,
-    until an admin `JoinCluster` makes it a joining member (SPEC section 11).
+    until an admin `JoinCluster` makes it a joining member (SPEC section 12).
     """
     durable = DurableState(node_id=node_id, incarnation=incarnation, boots=0)
     return _start(config, durable, now, (StoreMeta(node_id, incarnation, 0),))

@@ -72,7 +72,7 @@ def add_explore_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--membership",
         action="store_true",
-        help="also draw a spare node's join and a member's leave (SPEC section 11)",
+        help="also draw a spare node's join and a member's leave (SPEC section 12)",
     )
     parser.add_argument(
         "--jobs", type=at_least(1), default=1, metavar="K", help="worker processes (1)"

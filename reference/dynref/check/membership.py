@@ -1,4 +1,4 @@
-"""Membership invariants (SPEC section 11), judged from the audit records and final states.
+"""Membership invariants (SPEC section 12), judged from the audit records and final states.
 
 - INV-MEMBER-4, from the records: every `DropRecord` names at least one other node whose
   versions covered the dropped ones when the key was dropped.

@@ -74,16 +74,19 @@ def degraded_phase(
     monitor = AvailabilityMonitor()
     quiescence = cluster.quiescence
     idle = [client for client in cluster.clients if not cluster.client_busy(client)]
+    # After joins and leaves, only the current ring's members (exited nodes hold no key).
+    members = set(cluster.ring.node_ids())
+    candidates = [node for node in cluster.node_ids() if node in members]
     if (
         quiescence is None
         or not quiescence.converged
-        or len(cluster.nodes) <= cluster.config.n
+        or len(candidates) <= cluster.config.n
         or not idle
     ):
         return cluster, monitor, None
     dice = Dice("swarm-degraded", seed)
     run = _Run(cluster, monitor)
-    down = dice.pick(cluster.node_ids())
+    down = dice.pick(candidates)
     key = dice.pick([k for k in DEGRADED_KEYS if down in cluster.preference_list(k)])
     coordinator = dice.pick([n for n in cluster.preference_list(key) if n != down])
     client = dice.pick(idle)

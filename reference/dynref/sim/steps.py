@@ -71,7 +71,7 @@ def run_step(
             _record_drop(draft, node, pre, ready.writes, durable.key)
     if post.membership.changed():
         # While the membership moves, reads may miss writes that W counted at old owners, as
-        # with fallbacks: the window is degraded for the strict read checks (SPEC section 11).
+        # with fallbacks: the window is degraded for the strict read checks (SPEC section 12).
         if (
             post.volatile.down is not pre.volatile.down
             or post.membership is not pre.membership
