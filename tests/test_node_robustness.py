@@ -113,10 +113,14 @@ def test_step_is_total_and_rejections_leave_durable_state_alone(sequence: list[E
 
 
 def test_rejections_name_what_was_wrong() -> None:
-    """REQ-NODE-1: unknown peers, foreign modes, unknown types and bad indexes are reported."""
+    """REQ-NODE-1: messages from the node itself, foreign modes, unknown types and bad indexes
+    are reported; REQ-MEMBER-6: a peer it does not know (a member it has not learnt of, or
+    forgot with its disk) is refused and counted, not reported."""
     lww = written(Mode.LWW, b"x")
+    unknown = step(STATE, Receive("stranger", Probe(1)))
+    assert unknown.effects == () and unknown.state.volatile.stats.stale_messages == 1
     cases = [
-        Receive("stranger", Probe(1)),
+        Receive("n1", Probe(1)),
         Receive("n2", Replicate(1, b"k", lww, None)),  # type: ignore[arg-type]
         Receive("n2", "not a message"),  # type: ignore[arg-type]
     ]

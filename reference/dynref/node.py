@@ -18,7 +18,7 @@ from dynref import antientropy, coordinator, gossip, handoff, liveness, replica,
 from dynref.causality import Mode, mode_of
 from dynref.config import ClusterConfig
 from dynref.limits import peer_message_problem
-from dynref.local import build_trees
+from dynref.local import build_trees, misplaced
 from dynref.membership import current_ring, future_ring, initial_membership
 from dynref.messages import (
     MESSAGE_TYPES,
@@ -207,11 +207,15 @@ def _dispatch(node: Draft, event: object, out: list[Effect]) -> None:
 
 def _receive(node: Draft, event: Receive, out: list[Effect]) -> None:
     sender, message = event.sender, event.message
+    if sender == node.node_id:
+        out.append(ProtocolError(sender, f"message from itself {sender!r}"))
+        return
     # Gossip may introduce its sender (a joining node announcing itself): on_gossip checks it.
-    if sender == node.node_id or (
-        not node.membership.is_member(sender) and not isinstance(message, Gossip)
-    ):
-        out.append(ProtocolError(sender, f"message from unknown peer {sender!r}"))
+    # Any other message from a peer this node does not know comes from a member it has not
+    # learnt of yet, or forgot with its disk: refused and counted, as a lagging view's messages
+    # are (REQ-MEMBER-6); its gossip will introduce it.
+    if not node.membership.is_member(sender) and not isinstance(message, Gossip):
+        misplaced(node)
         return
     handler = HANDLERS.get(type(message))
     if handler is None:

@@ -18,7 +18,9 @@ acknowledged it is held by the copies of the version that outranked it there.
   still has the disk it acknowledged from (it lost no disk since the holder first stored the
   acknowledged content), or else if it holds the put on its present disk. The owner's
   acknowledgement is trusted, not its store records, so an owner that acknowledges a handoff
-  without storing it is caught when the write is then lost. The write must survive while some
+  without storing it is caught when the write is then lost. A custodian that drops the key after
+  its transfer (`DropRecord`, SPEC section 12) hands custody to the nodes whose present disks
+  held versions covering the dropped ones at that step. The write must survive while some
   custodian remains.
 """
 
@@ -29,7 +31,7 @@ from dynref.check.view import HistoryView
 from dynref.check.violation import Violation, violation
 from dynref.messages import DeleteHint, StoreHint, StoreVersions
 from dynref.sim.history import Operation
-from dynref.sim.records import DiskLossRecord, DurableRecord, HandoffAckRecord
+from dynref.sim.records import DiskLossRecord, DropRecord, DurableRecord, HandoffAckRecord
 
 
 def _holds(view: HistoryView, op: Operation, write: StoreVersions | StoreHint) -> bool:
@@ -125,6 +127,15 @@ def kept_by_a_surviving_disk(view: HistoryView, op: Operation) -> bool:
         elif isinstance(record, HandoffAckRecord):
             if record.key == op.key:
                 acked.add((record.node, record.sender, record.digest))
+        elif isinstance(record, DropRecord):
+            if (
+                record.key == op.key
+                and record.step > op.completed
+                and (record.node in custodians and custodians[record.node] is None)
+            ):
+                del custodians[record.node]
+                for node in record.covered_by:
+                    custodians.setdefault(node, None)
         elif isinstance(record, DurableRecord):
             write = record.write
             if isinstance(write, StoreVersions | StoreHint):

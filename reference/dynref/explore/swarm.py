@@ -227,13 +227,21 @@ def next_action(
     if kind == "restart":
         return RestartNode(dice.pick(crashed))
     if kind == "disk loss":
-        return LoseDisk(dice.pick(nodes))
+        return LoseDisk(dice.pick(tuple(n for n in nodes if not decommissioned(cluster, n))))
     if kind == "join":
         return Join(_spare(cluster), dice.pick(cluster.config.seed_ids()))
     if kind == "leave":
         return Leave(dice.pick(_leavers(cluster)))
     node = dice.pick(nodes)
     return TickNode(node, faults.tick_of(node))
+
+
+def decommissioned(cluster: Cluster, node: str) -> bool:
+    """The node left the cluster (exiting in its own view): its process is stopped for good, so
+    its disk is never lost and it never comes back without it (it would come back as a member
+    of the static configuration that nobody gossips with)."""
+    entry = cluster.durable_membership(node).get(node)
+    return entry is not None and entry.status is Status.EXITING
 
 
 def _spare(cluster: Cluster) -> str:
