@@ -63,8 +63,8 @@ _STALE_LIMIT = 128
 """Nodes an update may leave unhashed before it brings the node hashes up to date itself.
 
 Changed buckets share their ancestors, so the more a rehash takes at once, the fewer hashes each
-update pays for: on a tree of 20,000 keys an update costs about a sixth less at 128 than at 32
-(docs/benchmarks.md, "Issue 15"), while one rehash of 128 paths still takes only a few ms."""
+update pays for: on a tree growing to 20,000 keys an update costs about a tenth less at 128 than
+at 32 (docs/benchmarks.md, "The speed targets"); one rehash of 128 paths takes a few ms."""
 
 
 class _Hashes:
