@@ -12,6 +12,7 @@ import random
 from collections.abc import Iterable, Mapping
 
 import pytest
+from dynref import merkle_tree
 from dynref.merkle import (
     EMPTY_HASH,
     HASH_BYTES,
@@ -282,6 +283,21 @@ def test_req_merkle_4_update_order_does_not_matter(content: Contents, rnd: rando
     assert one.nodes == two.nodes == built.nodes
     assert one.key_count() == len(content)
     assert one.items() == tuple(sorted(pairs))
+
+
+def test_req_merkle_4_long_runs_of_unread_updates_equal_building_their_outcome() -> None:
+    """REQ-MERKLE-4: updates with no read between them bring the hashes up to date themselves
+    every so often (the stale limit), and what they leave equals the tree built at once; the
+    nodes left unhashed stay bounded by that limit."""
+    tree = empty_tree()
+    final: dict[bytes, bytes] = {}
+    for index in range(1_000):
+        key, digest = b"key-%d" % (index % 700), b"%d" % index
+        tree = tree.update(key, digest)
+        final[key] = digest
+        assert len(tree._hashes.state[1]) < merkle_tree._STALE_LIMIT
+    built = build_tree(final.items())
+    assert tree == built and tree.inner == built.inner and tree.nodes == built.nodes
 
 
 @given(st.lists(st.tuples(keys, st.none() | digests), max_size=60))

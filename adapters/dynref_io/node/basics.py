@@ -103,8 +103,8 @@ def node_status(state: NodeState) -> dict[str, int | str]:
 
 def run_event_loop(main: Coroutine[Any, Any, T]) -> T:
     """Run the node's coroutine on uvloop when it is installed (the optional `fast` extra), else
-    on asyncio's own loop. uvloop changes no behaviour the node relies on; it cuts the loop's
-    share of a node's CPU (docs/benchmarks.md)."""
+    on asyncio's own loop. uvloop changes no behaviour the node relies on; on the 3-node
+    benchmark it saves a few per cent of a node's CPU at most (docs/benchmarks.md)."""
     try:
         uvloop = importlib.import_module("uvloop")
     except ImportError:
