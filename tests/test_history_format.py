@@ -28,10 +28,12 @@ from dynref.history import (
     decode_history,
     encode_history,
 )
+from dynref.messages import ForwardPut
 from dynref.sim import Cluster, Deliver, Duplicate, Put, explorer_config, history_of
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.scenario import deliver, duplicate
 from tests.schema_check import errors
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -252,7 +254,19 @@ def sample_histories() -> list[History]:
         for seed in range(seeds):
             cluster, _ = run_schedule(seed, settings)
             found.append(history_of(cluster.quiesce(), seed))
+    found.append(history_of(_forward_run_twice()))
     return found
+
+
+def _forward_run_twice() -> Cluster:
+    """A duplicated ForwardPut delivered after its coordinator restarted (and so forgot the
+    first copy): the one way a put runs twice, named by a `redeliver` fault (REQ-COORD-6)."""
+    cluster = Cluster.start(explorer_config(Mode.DVV), ("c1",)).client_put("c1", "n3", b"k0")
+    assert "n3" not in cluster.preference_list(b"k0")
+    cluster = duplicate(cluster, ForwardPut, sender="n3", receiver="n2")
+    cluster = deliver(cluster, ForwardPut, sender="n3", receiver="n2")
+    cluster = cluster.crash("n2").restart("n2")
+    return deliver(cluster, ForwardPut, sender="n3", receiver="n2").quiesce()
 
 
 def test_every_record_the_simulator_emits_fits_the_schema() -> None:

@@ -3,15 +3,14 @@
 Request lifecycles (docs/protocol.md draws them as tables):
 - put at a preference-list node: write locally, replicate to the other sloppy targets, answer
   once W nodes (itself included) stored it durably; at the deadline, non-ackers are marked down.
-- put elsewhere: forward to the first preference-list node believed up; on timeout mark it down
-  and try the next; answer with the coordinator's result.
+- put elsewhere: forward to the first preference-list node believed up and answer with its
+  result; on timeout mark it down and answer `Unavailable`, never retry elsewhere: the silent
+  node may have run the put, and a second coordinator would write it again (SPEC REQ-COORD-2).
 - get at any node: fetch from the N sloppy targets, answer after R replies with the merged
   siblings; when every target replied or the deadline passed, repair stale primaries.
 """
 
 from __future__ import annotations
-
-import attrs
 
 from dynref.causality import (
     AnyVersions,
@@ -117,15 +116,13 @@ def on_client_request(node: Draft, request: ClientRequest, out: list[Effect]) ->
             out.append(Reply(request.request_id, reply))
             return
     believed_up = [peer for peer in preference if peer not in node.down]
-    ordered = believed_up + [peer for peer in preference if peer in node.down]
     pending = PendingForward(
         client_request_id=request.request_id,
         key=request.key,
         value=value,
         context=request.context,
         w=request.w,
-        current=ordered[0],
-        remaining=tuple(ordered[1:]),
+        current=(believed_up or preference)[0],
         deadline=node.now + node.config.forward_timeout,
     )
     node.count("forwarded_puts")
@@ -360,14 +357,8 @@ def on_deadlines(node: Draft, out: list[Effect]) -> None:
         if forward.deadline <= now:
             mark_down(node, [forward.current])
             node.drop_forward(forward_id)
-            if forward.remaining:
-                retry = attrs.evolve(
-                    forward,
-                    current=forward.remaining[0],
-                    remaining=forward.remaining[1:],
-                    deadline=now + node.config.forward_timeout,
-                )
-                _send_forward(node, retry, out)
-            else:
-                reason = "no preference-list node answered the forwarded put"
-                out.append(Reply(forward.client_request_id, Unavailable(reason)))
+            reason = (
+                f"{forward.current}, the preference-list node the write was forwarded to, did "
+                "not answer in time: the write may or may not have taken effect"
+            )
+            out.append(Reply(forward.client_request_id, Unavailable(reason)))

@@ -128,7 +128,7 @@ class PendingGet:
 
 @attrs.frozen
 class PendingForward:
-    """A put this node forwarded to a preference-list node, with the ones left to try."""
+    """A put this node forwarded to a preference-list node (`current`), awaiting its answer."""
 
     client_request_id: int
     key: bytes
@@ -136,7 +136,6 @@ class PendingForward:
     context: bytes
     w: int | None
     current: str
-    remaining: tuple[str, ...]
     deadline: int
 
 
@@ -150,8 +149,8 @@ class ForwardMemory:
 
     Two generations: a lookup checks both, and `aged` drops the older one and starts a new one
     once per window, so an entry is remembered for at least one window and at most two, at
-    constant cost per tick. A duplicate arriving later than that runs again, as a forwarder's
-    retry to another coordinator would: forwarded puts are at-least-once (SPEC REQ-COORD-6).
+    constant cost per tick. A duplicate arriving later than that (only a network that
+    duplicates messages delivers one) runs again (SPEC REQ-COORD-6).
     """
 
     recent: immutables.Map[ForwardKey, bool] = immutables.Map()

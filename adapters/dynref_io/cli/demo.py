@@ -14,7 +14,7 @@ from pathlib import Path
 from dynref_io.cli import EXIT_INTERRUPTED, CommandError, Subcommand, UsageError
 from dynref_io.cli.options import check_writable_dir
 from dynref_io.client.native import DynrefError
-from dynref_io.demo.run import CUT_OFF, NODES, VICTIM, DemoPlan, DemoReport, run_demo
+from dynref_io.demo.run import CUT_OFF, HISTORY_FILE, NODES, VICTIM, DemoPlan, DemoReport, run_demo
 from dynref_io.node.config_file import ConfigError
 from dynref_io.node.local_cluster import CLUSTER_FILE, ClusterError
 
@@ -135,6 +135,7 @@ def verdict_text(report: DemoReport, kept: bool) -> str:
     )
     if kept:
         lines.append(f"  the stopped cluster is in {report.directory}")
+        lines.append(f"  its history (`dynref check` judges it): {report.directory / HISTORY_FILE}")
     lines += [f"  note: {note}" for note in report.notes]
     lines += [f"  FAILED: {problem}" for problem in report.problems]
     outcome = "PASS" if report.passed else "FAIL"

@@ -14,21 +14,15 @@ certainly took no effect (docs/conformance.md):
 
 A get has no effect, so each of its failures is definite.
 
-A write sent to a node outside the key's top N is forwarded, and a forward that gets no answer
-within `forward_timeout` is retried at the next node: each run writes a version of its own
-(forwarded puts are at-least-once, SPEC REQ-COORD-6). So a forwarded write acknowledged after
-`forward_timeout` or more is answered with `may_repeat`: it may have taken effect twice. One
-acknowledged sooner was never retried.
+A write sent to a node outside the key's top N is forwarded once, never retried at another
+node (SPEC REQ-COORD-2): so every acknowledged write took effect once, and none is answered
+with `may_repeat`.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
-
-from dynref.config import ClusterConfig
-from dynref.ring import build_ring
 
 from dynref_io.client.native import (
     AsyncClient,
@@ -68,13 +62,8 @@ def answer_of_error(error: DynrefError, is_write: bool) -> Answer:
 class DynrefStore:
     """Requests to the nodes of a dynref cluster, each through the node it names."""
 
-    def __init__(
-        self, endpoints: Mapping[str, tuple[str, int]], timeout: float, config: ClusterConfig
-    ) -> None:
+    def __init__(self, endpoints: Mapping[str, tuple[str, int]], timeout: float) -> None:
         self.nodes = tuple(endpoints)
-        self.ring = build_ring(config.nodes, config.ring)
-        self.n = config.n
-        self.retry_after_s = config.forward_timeout / 1000
         self.clients = {
             node: AsyncClient(host, port, timeout=timeout)
             for node, (host, port) in endpoints.items()
@@ -111,22 +100,14 @@ class DynrefStore:
     async def put(
         self, client: str, node: str | None, key: str, value: str, context: bytes, w: int | None
     ) -> Answer:
-        started = time.monotonic()
         done = await self._call(node, True, lambda c: c.put(key, value, context, w))
-        return done if isinstance(done, Answer) else self._acknowledged(node, key, started, done)
+        return done if isinstance(done, Answer) else Answer(True, context=done or None)
 
     async def delete(
         self, client: str, node: str | None, key: str, context: bytes, w: int | None
     ) -> Answer:
-        started = time.monotonic()
         done = await self._call(node, True, lambda c: c.delete(key, context, w))
-        return done if isinstance(done, Answer) else self._acknowledged(node, key, started, done)
-
-    def _acknowledged(self, node: str | None, key: str, started: float, written: bytes) -> Answer:
-        coordinator = node or self.nodes[0]
-        forwarded = coordinator not in self.ring.preference_list(key.encode(), self.n)
-        late = time.monotonic() - started >= self.retry_after_s
-        return Answer(True, context=written or None, may_repeat=forwarded and late)
+        return done if isinstance(done, Answer) else Answer(True, context=done or None)
 
     async def status(self, node: str) -> dict[str, Any] | None:
         try:

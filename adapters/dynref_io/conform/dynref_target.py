@@ -13,7 +13,6 @@ node processes (N=3, R=2, W=2, SQLite, the demo's short timers) in a fresh tempo
   Clients still reach every node;
 - `read_replica` reads a key with R=1 at each node of its preference list: the coordinator
   answers from its own replica first;
-- a forwarded write acknowledged late is answered with `may_repeat` (see `DynrefStore`);
 - `status` is settled when every node answers, holds no hint, believes nobody down and is cut
   off from nobody.
 
@@ -107,7 +106,7 @@ class DynrefTarget:
         config = self.cluster.cluster.config
         self.ring = build_ring(config.nodes, config.ring)
         endpoints = {a.node_id: (a.host, a.port) for a in self.cluster.cluster.addresses}
-        self.store = DynrefStore(endpoints, CLIENT_TIMEOUT_S, config)
+        self.store = DynrefStore(endpoints, CLIENT_TIMEOUT_S)
         caps = capabilities_of(config)
         return {
             "ok": True,

@@ -30,7 +30,7 @@ from typing import Any
 
 import attrs
 from dynref.config import ClusterConfig
-from dynref.history import FaultKind, Header, History
+from dynref.history import FaultKind, Header, History, encode_history
 from dynref.ring import build_ring
 from dynref.sim.observed import capabilities_of
 
@@ -57,6 +57,7 @@ from dynref_io.demo.checks import (
 from dynref_io.node.local_cluster import LocalCluster, create_cluster
 
 NODES = 5
+HISTORY_FILE = "history.jsonl"
 VICTIM = "n2"
 """The node killed with SIGKILL and restarted."""
 CUT_OFF = "n4"
@@ -169,7 +170,7 @@ class Demo:
         self.recorder = HistoryRecorder()
         self.ledger = CounterLedger()
         endpoints = {a.node_id: (a.host, a.port) for a in cluster.cluster.addresses}
-        self.store = DynrefStore(endpoints, CLIENT_TIMEOUT_S, self.config)
+        self.store = DynrefStore(endpoints, CLIENT_TIMEOUT_S)
         self.admin = {
             node: AsyncClient(host, port, timeout=ADMIN_TIMEOUT_S)
             for node, (host, port) in endpoints.items()
@@ -355,6 +356,8 @@ async def run_demo_async(directory: Path, plan: DemoPlan, say: Say) -> DemoRepor
         )
     problems += replica_disagreements(demo.config, demo.ring, states, demo.keys)
     history = demo.history()
+    # Kept beside the cluster, so that `dynref check` can judge the run again.
+    (directory / HISTORY_FILE).write_text(encode_history(history), encoding="utf-8")
     through_store = [final for final in history.finals if final.replica is None]
     problems += final_read_mismatches(
         through_store, lambda key: final_versions(states, key, demo.config)
