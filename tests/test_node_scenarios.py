@@ -99,16 +99,22 @@ def test_put_from_outside_the_preference_list_is_forwarded() -> None:
     assert get(net, entry).values == (b"v",)
 
 
-def test_forward_tries_the_next_preference_node_after_a_timeout() -> None:
-    """REQ-COORD-2, REQ-FD-1: the first target is silent; it is marked down, the next takes over."""
+def test_a_silent_forward_target_is_marked_down_and_the_put_never_runs_elsewhere() -> None:
+    """REQ-COORD-2, REQ-FD-1: the first target is silent; the client gets Unavailable (the
+    outcome is unknown), the target is believed down, and no second node runs the put. The
+    next put goes to the next preference-list node."""
     net = Net.start(config())
     first, second, _ = preference(net)
     entry = outsider(net)
     request_id = net.request(entry, lambda rid: ClientPut(rid, KEY, b"v", b""))
     net.settle(100, 6, isolate([first]))
-    assert net.results[request_id] == PutOk()
+    assert isinstance(net.results[request_id], Unavailable)
     assert first in net.states[entry].volatile.down
-    assert [e.to for _, e in net.sent(ForwardPut)] == [first, second]  # type: ignore[attr-defined]
+    assert [e.to for _, e in net.sent(ForwardPut)] == [first]  # type: ignore[attr-defined]
+    again = net.request(entry, lambda rid: ClientPut(rid, KEY, b"w", b""))
+    net.settle(100, 6, isolate([first]))
+    assert net.results[again] == PutOk()
+    assert [e.to for _, e in net.sent(ForwardPut)][-1] == second  # type: ignore[attr-defined]
 
 
 def test_forward_gives_up_with_unavailable_when_no_replica_answers() -> None:
