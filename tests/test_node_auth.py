@@ -10,12 +10,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import attrs
 import pytest
 from dynref.causality import DvvSet, VersionVector
 from dynref.messages import Message, Replicate
 from dynref_io.client.native import AsyncClient, Client, NodeConnectionError
-from dynref_io.node.auth import ACCEPTOR, CONNECTOR, NONCE_BYTES, peer_proof
-from dynref_io.node.config_file import ConfigError, Security
+from dynref_io.node.auth import ACCEPTOR, CONNECTOR, NONCE_BYTES, cluster_params, peer_proof
+from dynref_io.node.config_file import ClusterFile, ConfigError, Security
 from dynref_io.node.server import NodeServer
 from dynref_io.storage.stores import MemoryStorage
 from dynref_io.wire.codec import FrameReader, encode
@@ -80,10 +81,15 @@ def injected(value: bytes) -> Message:
     return Replicate(1, b"k", DvvSet().write(value, VersionVector(), "n2#0", 1), None)
 
 
-def handshake_as_n2(connection: RawConnection, key: bytes) -> PeerChallenge:
+def hello(node_id: str, nonce: bytes, cluster: ClusterFile) -> PeerHello:
+    """A greeting as `node_id` to a node of `cluster` (its name and shared parameters)."""
+    return PeerHello(node_id, nonce, cluster.name, cluster_params(cluster.config))
+
+
+def handshake_as_n2(connection: RawConnection, key: bytes, cluster: ClusterFile) -> PeerChallenge:
     """Greet n1 as n2 and return its challenge, after checking n1 proved the secret."""
     nonce = secrets.token_bytes(NONCE_BYTES)
-    connection.send(PeerHello("n2", nonce))
+    connection.send(hello("n2", nonce, cluster))
     challenge = connection.receive()
     assert isinstance(challenge, PeerChallenge), challenge
     assert challenge.node_id == "n1"
@@ -110,7 +116,7 @@ def test_a_peer_that_proves_the_secret_is_served() -> None:
     the refusals below)."""
     cluster = secured_cluster_file(2, n=2, r=1, w=1)
     with serving(cluster, ["n1"]) as (node,), connected(node.port) as connection:
-        handshake_as_n2(connection, KEY)
+        handshake_as_n2(connection, KEY, cluster)
         assert isinstance(connection.receive(), PeerAccepted)
         connection.send(injected(b"from n2"))
         assert wait_until(lambda: node.status()["keys"] == 1)
@@ -134,7 +140,7 @@ def test_a_wrong_proof_is_refused_and_nothing_it_sent_is_stepped(proof_kind: str
     cluster = secured_cluster_file(2, n=2, r=1, w=1)
     with serving(cluster, ["n1"]) as (node,), connected(node.port) as connection:
         nonce = secrets.token_bytes(NONCE_BYTES)
-        connection.send(PeerHello("n2", nonce))
+        connection.send(hello("n2", nonce, cluster))
         challenge = connection.receive()
         assert isinstance(challenge, PeerChallenge)
         if proof_kind == "the acceptor's role":  # reflect the node's own proof back at it
@@ -152,24 +158,44 @@ def test_a_wrong_proof_is_refused_and_nothing_it_sent_is_stepped(proof_kind: str
         assert node.status()["keys"] == 0 and node.status()["failed_handshakes"] == 1
 
 
+SECURED = secured_cluster_file(2, n=2, r=1, w=1)
+ZEROS = bytes(NONCE_BYTES)
+OTHER_PARAMS = cluster_params(attrs.evolve(SECURED.config, n=1))
+
+
 @pytest.mark.parametrize(
     ("opening", "reason"),
     [
-        ((PeerHello("n2", bytes(NONCE_BYTES)), injected(b"early")), "before the handshake"),
-        ((PeerHello("intruder", bytes(NONCE_BYTES)),), "'intruder' is not a peer of n1"),
-        ((PeerHello("n1", bytes(NONCE_BYTES)),), "'n1' is not a peer of n1"),
-        ((PeerHello("n2", b"short"),), "nonce has 32 bytes"),
+        ((hello("n2", ZEROS, SECURED), injected(b"early")), "before the handshake"),
+        ((hello("n1", ZEROS, SECURED),), "'n1' is this node's own id"),
+        ((PeerHello("n2", b"short", SECURED.name, cluster_params(SECURED.config)),), "32 bytes"),
+        ((PeerHello("n2", ZEROS, "other", cluster_params(SECURED.config)),), "cluster 'other'"),
+        (
+            (
+                PeerHello(
+                    "n2", ZEROS, SECURED.name, cluster_params(attrs.evolve(SECURED.config, n=1))
+                ),
+            ),
+            "another configuration: N, mode, ring",
+        ),
         ((injected(b"no hello"),), "expected PeerHello, ClientHello or a request"),
     ],
-    ids=["messages before the proof", "unknown id", "the node's own id", "short nonce", "none"],
+    ids=[
+        "messages before the proof",
+        "the node's own id",
+        "short nonce",
+        "another cluster's name",
+        "another configuration",
+        "none",
+    ],
 )
 def test_a_bad_opening_is_refused_before_any_proof(
     opening: tuple[WireObject, ...], reason: str
 ) -> None:
-    """REQ-WIRE-6: only a configured node other than the node itself may start a handshake, and
-    nothing may travel before it completes."""
-    cluster = secured_cluster_file(2, n=2, r=1, w=1)
-    with serving(cluster, ["n1"]) as (node,), connected(node.port) as connection:
+    """REQ-WIRE-6, REQ-MEMBER-13: a hello from another cluster, or from a node whose N, mode,
+    ring or Merkle depth differ, or in this node's own name, is refused with the reason, and
+    nothing may travel before the handshake completes."""
+    with serving(SECURED, ["n1"]) as (node,), connected(node.port) as connection:
         connection.send(*opening)
         answer = connection.receive()
         assert isinstance(answer, ErrorFrame) and reason in answer.reason, answer
@@ -177,14 +203,26 @@ def test_a_bad_opening_is_refused_before_any_proof(
         assert node.status()["keys"] == 0
 
 
+def test_a_node_the_file_does_not_name_is_admitted_by_the_secret_alone() -> None:
+    """REQ-MEMBER-13: a joining node is in no peer's cluster file yet: the handshake admits any
+    id that proves the secret (the core then refuses what a non-member sends)."""
+    with serving(SECURED, ["n1"]) as (node,), connected(node.port) as connection:
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        connection.send(hello("n9", nonce, SECURED))
+        challenge = connection.receive()
+        assert isinstance(challenge, PeerChallenge)
+        connection.send(PeerProof(peer_proof(KEY, CONNECTOR, "n9", "n1", nonce, challenge.nonce)))
+        assert isinstance(connection.receive(), PeerAccepted)
+
+
 def test_a_second_connection_of_a_peer_replaces_its_first() -> None:
     """REQ-CONN-3: one inbound connection per peer; the older one is closed."""
     cluster = secured_cluster_file(2, n=2, r=1, w=1)
     with serving(cluster, ["n1"]) as (node,), connected(node.port) as first:
-        handshake_as_n2(first, KEY)
+        handshake_as_n2(first, KEY, cluster)
         assert isinstance(first.receive(), PeerAccepted)
         with connected(node.port) as second:
-            handshake_as_n2(second, KEY)
+            handshake_as_n2(second, KEY, cluster)
             assert isinstance(second.receive(), PeerAccepted)
             assert first.receive() is None
 

@@ -63,6 +63,22 @@ def test_a_file_sets_the_core_config_and_the_addresses() -> None:
     assert cluster.address_of("b") == NodeAddress("b", "10.0.0.2", 7001, 2)
 
 
+def test_joining_and_left_nodes_and_the_cluster_name_read_back_equal() -> None:
+    """REQ-MEMBER-13: the cluster's name (peers of another are refused); a node with
+    `joins = true` is in the address book but not the initial membership."""
+    joining = '\n[[nodes]]\nid = "d"\nhost = "10.0.0.4"\nport = 7001\njoins = true\n'
+    text = EXAMPLE.replace("[cluster]", '[cluster]\nname = "shop"') + joining
+    cluster = parse_cluster_toml(text.replace('id = "a"', 'id = "a"\nleft = true'))
+    assert cluster.name == "shop"
+    assert [spec.node_id for spec in cluster.config.nodes] == ["a", "b", "c"]
+    assert cluster.address_of("d").joins and cluster.address_of("a").left
+    assert cluster.node_at("10.0.0.4:7001").node_id == "d"
+    with pytest.raises(ConfigError, match=r"no node of the cluster file listens at 10\.0\.0\.9:1"):
+        cluster.node_at("10.0.0.9:1")
+    assert parse_cluster_toml(render_cluster_toml(cluster)) == cluster
+    assert parse_cluster_toml(EXAMPLE).name == "dynref"
+
+
 def test_rendering_reads_back_equal() -> None:
     cluster = parse_cluster_toml(EXAMPLE)
     assert parse_cluster_toml(render_cluster_toml(cluster)) == cluster
@@ -93,6 +109,11 @@ def test_rendering_reads_back_equal() -> None:
         (EXAMPLE + '\n[security]\ntls_cert = "c.pem"\n', "tls_cert and tls_key go together"),
         (EXAMPLE + '\n[security]\ntls_ca = "ca.pem"\n', "tls_ca needs tls_cert"),
         (EXAMPLE + '\n[security]\npassword = "x"\n', "unknown key.*password"),
+        (EXAMPLE.replace("[cluster]", '[cluster]\nname = ""'), "name must be a string"),
+        (EXAMPLE.replace("[cluster]", "[cluster]\nname = 7"), "name must be a string"),
+        (EXAMPLE + "joins = 1\n", "joins must be true or false"),
+        (EXAMPLE + 'left = "yes"\n', "left must be true or false"),
+        (EXAMPLE.replace("port = 7001\n", "port = 7001\njoins = true\n"), "does not join"),
     ],
 )
 def test_bad_files_are_clear_errors(text: str, message: str) -> None:

@@ -18,6 +18,7 @@ from dynref.causality import DvvSet, VersionVector
 from dynref.messages import ClientPut, Probe, PutOk, Replicate
 from dynref_io.client.native import AsyncClient, Client, OverloadedError, RequestTimeoutError
 from dynref_io.http.server import HttpApi
+from dynref_io.node.config_file import ClusterFile
 from dynref_io.node.runtime import MAX_QUEUED_EVENTS
 from dynref_io.node.server import NodeServer
 from dynref_io.storage.stores import MemoryStorage, PreparedWrites
@@ -27,13 +28,12 @@ from dynref_io.wire.frames import (
     ErrorFrame,
     Overloaded,
     PeerAccepted,
-    PeerHello,
     StatusReply,
     StatusRequest,
 )
 
 from tests.test_http_server import call as http_call
-from tests.test_node_auth import KEY, RawConnection, connected, handshake_as_n2
+from tests.test_node_auth import KEY, RawConnection, connected, handshake_as_n2, hello
 from tests.test_server_inprocess import (
     BackgroundLoop,
     secured_cluster_file,
@@ -89,8 +89,8 @@ def test_the_time_the_node_does_not_read_does_not_count_against_the_deadline() -
     """REQ-CONN-2: a peer whose frame the node stopped reading midway (its budget full,
     REQ-CONN-1) is not cut off for the node's own delay."""
     limits = {"queue_bytes": 1, "connection_bytes": 1, "read_deadline": 300}
-    with stalled_node(**limits) as (port, gate, _), connected(port) as peer:
-        handshake_as_n2(peer, KEY)
+    with stalled_node(**limits) as (port, gate, _, cluster), connected(port) as peer:
+        handshake_as_n2(peer, KEY, cluster)
         assert isinstance(peer.receive(), PeerAccepted)
         second = encode(Probe(2))
         peer.sock.sendall(encode(Probe(1)) + second[:3])  # a frame, and the start of the next
@@ -110,7 +110,7 @@ def test_a_connection_must_open_within_the_read_deadline(opening: bytes) -> None
     cluster = secured_cluster_file(2, n=2, r=1, w=1, read_deadline=300)
     with serving(cluster, ["n1"]) as (node,), connected(node.port) as connection:
         if opening:
-            connection.send(PeerHello("n2", secrets.token_bytes(32)))
+            connection.send(hello("n2", secrets.token_bytes(32), cluster))
             assert connection.receive() is not None  # the challenge, never answered
         assert "nothing received" in closed_with_error(connection)
 
@@ -127,7 +127,7 @@ def test_idle_clients_are_closed() -> None:
 
 def test_a_client_waiting_for_an_answer_is_not_idle() -> None:
     """REQ-CONN-3: the idle timeout runs only while no request of the client is pending."""
-    with stalled_node(idle_timeout=300) as (port, gate, _), connected(port) as waiting:
+    with stalled_node(idle_timeout=300) as (port, gate, _, _cluster), connected(port) as waiting:
         waiting.send(ClientPut(1, b"k", b"v", b""))
         time.sleep(1.0)  # three idle timeouts, with the put pending behind the stalled commit
         gate.set()
@@ -177,7 +177,9 @@ class GatedStorage(MemoryStorage):
 
 
 @contextmanager
-def stalled_node(**limits: int) -> Iterator[tuple[int, threading.Event, GatedStorage]]:
+def stalled_node(
+    **limits: int,
+) -> Iterator[tuple[int, threading.Event, GatedStorage, ClusterFile]]:
     """A one-node cluster whose runtime stalls in the commit of the first put."""
     gate = threading.Event()
     storage = GatedStorage(gate)
@@ -190,7 +192,7 @@ def stalled_node(**limits: int) -> Iterator[tuple[int, threading.Event, GatedSto
             ):
                 client.put("first", "stalls the runtime")
             assert storage.stalled.wait(10)
-            yield node.port, gate, storage
+            yield node.port, gate, storage, cluster
             gate.set()
     finally:
         gate.set()
@@ -200,11 +202,11 @@ def test_bytes_count_until_their_batch_is_released() -> None:
     """REQ-CONN-1: a frame's bytes count against the budget until the batch that stepped it is
     released, not merely until it is stepped: the put stuck in the stalled commit holds its
     bytes, and gives them back once its batch is committed and released."""
-    with stalled_node() as (port, gate, _):
+    with stalled_node() as (port, gate, _, cluster):
         held = queued_bytes(port)
         assert held > 0
         with connected(port) as peer:
-            handshake_as_n2(peer, KEY)
+            handshake_as_n2(peer, KEY, cluster)
             assert isinstance(peer.receive(), PeerAccepted)
             peer.send(Probe(1))  # stepped while the commit stalls, released after it
             assert wait_until(lambda: queued_bytes(port) > held)
@@ -221,7 +223,7 @@ def test_a_flood_gets_overloaded_while_status_answers() -> None:
     """REQ-CONN-5, REQ-CONN-6: with the runtime stalled and its queue over budget, requests are
     answered Overloaded at once, and status answers on a fresh connection all the same."""
     budget, count = 4096, 500
-    with stalled_node(queue_bytes=budget) as (port, gate, _), connected(port) as flooder:
+    with stalled_node(queue_bytes=budget) as (port, gate, _, _cluster), connected(port) as flooder:
         held = queued_bytes(port)  # the put stuck in the stalled commit
         # Request ids from 1000 on, so that every frame has the same size.
         frames = [encode(ClientPut(1000 + i, b"k%03d" % i, b"v" * 100, b"")) for i in range(count)]
@@ -243,7 +245,7 @@ def test_a_flood_gets_overloaded_while_status_answers() -> None:
 def test_status_is_answered_ahead_of_a_full_queue() -> None:
     """REQ-CONN-6: a status request behind more requests than the runtime's queue holds is
     answered at once; the requests that did not fit are answered Overloaded."""
-    with stalled_node() as (port, gate, _), connected(port) as connection:
+    with stalled_node() as (port, gate, _, _cluster), connected(port) as connection:
         # The put stuck in the stalled commit is one of the events the node holds.
         count = MAX_QUEUED_EVENTS - 1 + 2000
         puts = [ClientPut(i, b"k%d" % i, b"v", b"") for i in range(count)]
@@ -261,10 +263,10 @@ def test_a_peer_is_not_read_while_the_queue_is_over_budget() -> None:
     it instead of queueing without bound."""
     budget = 1024 * 1024
     with (
-        stalled_node(queue_bytes=budget, connection_bytes=budget) as (port, gate, _),
+        stalled_node(queue_bytes=budget, connection_bytes=budget) as (port, gate, _, cluster),
         connected(port) as peer,
     ):
-        handshake_as_n2(peer, KEY)
+        handshake_as_n2(peer, KEY, cluster)
         assert isinstance(peer.receive(), PeerAccepted)
         versions = DvvSet().write(b"x" * 60_000, VersionVector(), "n2#0", 1)
         frame = encode(Replicate(1, b"k", versions, None))
@@ -301,7 +303,7 @@ def push_until_stuck(sock: socket.socket, frame: bytes, limit: int) -> int:
 
 def test_an_async_client_sees_overloaded_as_an_error() -> None:
     """REQ-CONN-5: the client library raises OverloadedError, a DynrefError."""
-    with stalled_node(queue_bytes=1) as (port, _, _):
+    with stalled_node(queue_bytes=1) as (port, _, _, _):
         assert queued_bytes(port) > 0  # the put stuck in the stalled commit fills the budget
 
         async def put() -> None:

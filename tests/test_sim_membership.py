@@ -10,6 +10,7 @@ from dynref.check.membership import check_membership
 from dynref.check.view import HistoryView
 from dynref.explore.diagram import text_diagram
 from dynref.explore.swarm import SwarmSettings, run_seed
+from dynref.liveness import forget_exited, mark_down
 from dynref.membership import Status
 from dynref.messages import AdminOk, InvalidRequest, JoinCluster, LeaveCluster
 from dynref.sim import (
@@ -24,6 +25,7 @@ from dynref.sim import (
     to_jsonl,
     trace_of,
 )
+from dynref.state import Draft
 
 
 def _loaded(mode: Mode = Mode.DVV) -> Cluster:
@@ -178,3 +180,18 @@ def test_custody_passes_to_the_owners_a_dropped_key_was_handed_to() -> None:
     for node in ("n1", "n3", "n4"):
         cluster = cluster.lose_disk(node)
     assert check_all(cluster.quiesce()) == []
+
+
+def test_a_member_that_exited_is_never_believed_down() -> None:
+    """REQ-FD-2: once a node knows a member exited, a timeout never marks it down, and a belief
+    held from before is forgotten: the exited node's process stops, and the belief would stay
+    (and keep the node probing it) for good."""
+    cluster = _loaded().leave("n3").quiesce()
+    state = cluster.state("n1")
+    assert state is not None and state.membership.get("n3").status is Status.EXITING  # type: ignore[union-attr]
+    draft = Draft(state)
+    mark_down(draft, ["n3", "n2"])
+    assert draft.down == frozenset({"n2"})
+    draft.down = frozenset({"n3", "n4"})
+    forget_exited(draft)
+    assert draft.down == frozenset({"n4"})

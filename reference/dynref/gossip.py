@@ -11,6 +11,7 @@ with its own and, when the sender lacks something, answers with the join (push-p
 
 from __future__ import annotations
 
+from dynref.liveness import forget_exited
 from dynref.local import trees_of
 from dynref.membership import (
     MemberEntry,
@@ -58,6 +59,7 @@ def adopt(node: Draft, membership: Membership, out: list[Effect]) -> None:
         config = node.config
         node.trees = trees_of(ring, node.node_id, config.n, node.data)
     node.set_rings(ring, None if future == ring else future)
+    forget_exited(node)
     digest = membership.digest()
     stale = [peer for peer, offered in node.offers.items() if offered != digest]
     for peer in stale:

@@ -7,6 +7,7 @@ import socket
 
 import pytest
 from dynref.messages import ClientGet, Probe
+from dynref_io.node.auth import cluster_params
 from dynref_io.node.local_cluster import LocalCluster
 from dynref_io.wire.codec import MAX_FRAME_BYTES, FrameReader, encode
 from dynref_io.wire.frames import ErrorFrame, PeerChallenge, PeerHello
@@ -35,19 +36,31 @@ def answer_to(cluster: LocalCluster, node_id: str, data: bytes) -> tuple[list[ob
 
 
 NONCE = bytes(32)
-BAD_INPUTS = {
-    "not msgpack": frame_of(b"\xc1" * 10),
-    "unknown frame tag": frame_of(b"\x93\x01\x7f\x00"),
-    "oversized": (MAX_FRAME_BYTES + 1).to_bytes(4, "big") + b"\x00" * 64,
-    "a node message opening a client connection": encode(Probe(1)),
-    "an unknown peer": encode(PeerHello("intruder", NONCE)),
-    "a peer impersonating the node itself": encode(PeerHello("n1", NONCE)),
-    "the old greeting, which proved nothing": frame_of(b"\x93\x01\x28\xa2n2"),
-    "garbage after a hello": encode(PeerHello("n2", NONCE)) + frame_of(b"\xc1"),
-    "a client request after a hello": encode(PeerHello("n2", NONCE)) + encode(ClientGet(1, b"k")),
-    "a second hello": encode(PeerHello("n2", NONCE)) + encode(PeerHello("n2", NONCE)),
-    "a node message after a hello": encode(PeerHello("n2", NONCE)) + encode(Probe(1)),
-}
+
+
+def bad_inputs(params: bytes) -> dict[str, bytes]:
+    """Bad openings of a connection to a node whose shared parameters digest to `params`."""
+
+    def hello(node_id: str, cluster: str = "dynref", digest: bytes = params) -> bytes:
+        return encode(PeerHello(node_id, NONCE, cluster, digest))
+
+    return {
+        "not msgpack": frame_of(b"\xc1" * 10),
+        "unknown frame tag": frame_of(b"\x93\x01\x7f\x00"),
+        "oversized": (MAX_FRAME_BYTES + 1).to_bytes(4, "big") + b"\x00" * 64,
+        "a node message opening a client connection": encode(Probe(1)),
+        "a peer of another configuration": hello("intruder", digest=bytes(16)),
+        "a peer of another cluster": hello("intruder", cluster="other"),
+        "a peer impersonating the node itself": hello("n1"),
+        "the old greeting, which proved nothing": frame_of(b"\x93\x01\x28\xa2n2"),
+        "the hello without the cluster's name": frame_of(b"\x94\x01\x31\xa2n2\xc4\x00"),
+        "garbage after a hello": hello("n2") + frame_of(b"\xc1"),
+        "a client request after a hello": hello("n2") + encode(ClientGet(1, b"k")),
+        "a second hello": hello("n2") + hello("n2"),
+        "a node message after a hello": hello("n2") + encode(Probe(1)),
+    }
+
+
 TRUNCATED = b"\x00\x00\x01\x00" + b"\x01" * 10
 """A length prefix announcing 256 bytes, then 10 of them and the end of the stream."""
 
@@ -58,7 +71,7 @@ def test_bad_frames_close_only_their_connection(start_cluster: StartCluster) -> 
     cluster = start_cluster(2, n=2, r=1, w=1)
     with cluster.client("n1") as bystander:
         bystander.put("before", "1")
-        for name, data in BAD_INPUTS.items():
+        for name, data in bad_inputs(cluster_params(cluster.cluster.config)).items():
             frames, closed = answer_to(cluster, "n1", data)
             assert closed, f"{name}: the connection stays open"
             # A hello may be answered with the node's challenge before the refusal.

@@ -1,9 +1,10 @@
-"""Remote administration of any running node: `status`, `ring`, `isolate` and `heal`.
+"""Remote administration of any running node: `status`, `ring`, `isolate`, `heal`, `leave`.
 
     dynref status 127.0.0.1:7001              # counters, peers down, hints, keys per range
     dynref ring 127.0.0.1:7001 --key cart:42  # the key's preference list and targets
     dynref isolate 127.0.0.1:7001 n2          # drop all traffic with n2 (a fault drill)
     dynref heal 127.0.0.1:7001                # end every isolation
+    dynref leave --node 127.0.0.1:7003 --wait 60   # the node leaves the cluster
 
 Each speaks the native protocol to the node's one port, so it works on a node started by hand
 as well as on one of `dynref cluster`; `--json` prints one JSON document instead of text.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,11 +23,12 @@ from dynref.ring import key_position
 
 from dynref_io.cli import CommandError, Subcommand, UsageError
 from dynref_io.cli.store import add_security_arguments, client_for, host_port, timeout_seconds
-from dynref_io.client.native import Client, DynrefError
+from dynref_io.client.native import Client, DynrefError, InvalidRequestError
 from dynref_io.node.config_file import ConfigError
 from dynref_io.wire.frames import RingReply
 
 LIST_FIELDS = ("down", "isolated", "connected")
+POLL_S = 0.2
 IDENTITY_FIELDS = ("node_id", "mode", "pid", "incarnation", "boots", "keys", "hints")
 
 
@@ -164,6 +167,60 @@ def _change_isolation(arguments: argparse.Namespace, isolate: bool) -> int:
     return 0
 
 
+def add_leave_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--node", type=host_port, metavar="HOST:PORT", required=True, help="the node that leaves"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument(
+        "--timeout", type=timeout_seconds, default=5.0, help="seconds to wait for each answer"
+    )
+    parser.add_argument(
+        "--wait",
+        type=timeout_seconds,
+        metavar="SECONDS",
+        help="then wait up to this long for the node to exit (its keys held by their new "
+        "owners); exit 1 if it has not",
+    )
+    add_security_arguments(parser, "as the cluster file given by --config says, unless given")
+
+
+def run_leave(arguments: argparse.Namespace) -> int:
+    try:
+        with _client(arguments) as client:
+            node_id = client.status()["node_id"]
+            try:
+                status = client.leave()
+            except InvalidRequestError as refused:
+                raise CommandError(f"{node_id} refused to leave: {refused}") from None
+            if arguments.wait is not None:
+                status = wait_for_member_status(client, "exiting", arguments.wait)
+    except DynrefError as exc:
+        raise CommandError(str(exc)) from None
+    if arguments.json:
+        print(json.dumps({"node_id": node_id, "member": status}))
+    elif status == "exiting":
+        print(f"{node_id} has left: every key it held is held by its new owners; stop it now")
+    else:
+        print(
+            f"{node_id} is {status}: it exits once every key it holds is held by its new "
+            "owners (`dynref status` then shows member: exiting)"
+        )
+    if arguments.wait is not None and status != "exiting":
+        raise CommandError(f"{node_id} is still {status} after {arguments.wait:g} s")
+    return 0
+
+
+def wait_for_member_status(client: Client, wanted: str, seconds: float) -> str:
+    """Poll the node's status until its own membership status is `wanted`; the last seen."""
+    deadline = time.monotonic() + seconds
+    while True:
+        status = str(client.status()["member"])
+        if status == wanted or time.monotonic() >= deadline:
+            return status
+        time.sleep(POLL_S)
+
+
 def run_isolate(arguments: argparse.Namespace) -> int:
     return _change_isolation(arguments, isolate=True)
 
@@ -190,6 +247,17 @@ SUBCOMMANDS = (
         description="Show the ranges a node replicates with their preference lists; with "
         "--key, the key's position, preference list, and the nodes a put would go to now "
         "given the peers this node believes down (sloppy quorum).",
+    ),
+    Subcommand(
+        "leave",
+        "a node leaves the cluster, handing its keys to their new owners",
+        add_leave_arguments,
+        run_leave,
+        description="Ask a running node to leave the cluster (Dynamo's explicit leave): it "
+        "marks itself leaving, the change spreads by gossip, it streams every key of the ranges "
+        "it loses to their new owners, and it exits once each is acknowledged by them (none of "
+        "its data is held by it alone). Refused, changing nothing, when fewer than N valid "
+        "nodes would remain. With --wait, wait for the exit; then stop the node's process.",
     ),
     Subcommand(
         "isolate",

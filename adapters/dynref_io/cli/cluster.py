@@ -1,4 +1,5 @@
-"""`dynref cluster`: create, start, inspect, crash and stop a local cluster of node processes."""
+"""`dynref cluster`: create, start, inspect, crash, grow, shrink and stop a local cluster of
+node processes."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from dynref_io.node.local_cluster import (
     create_cluster,
     generated_security,
 )
+from dynref_io.node.local_membership import add_node, remove_node
 
 
 def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,6 +65,31 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
         description="SIGTERM every running node, SIGKILL those still running after 10 s; no "
         "node process is left behind. The data stays in DIR.",
     )
+    add = actions.add_parser(
+        "add",
+        help="add a node to the running cluster (it joins and takes its share of keys)",
+        description="Write a new node into DIR/cluster.toml (next free id, a free port, "
+        "`joins = true`), start it joining through a seed, and return once it is valid and "
+        "every running node holds the same membership: the keys of the ranges it gained were "
+        "offered to it by their old owners and acknowledged.",
+    )
+    add.add_argument("--capacity", type=int, default=1, help="its capacity (default 1)")
+    remove = actions.add_parser(
+        "remove",
+        help="remove a node from the running cluster (it hands its keys over, then stops)",
+        description="Ask the node to leave, wait until it exited (every key it held is "
+        "acknowledged by its new owners) and every other running node knows, then stop its "
+        "process and mark it `left = true` in DIR/cluster.toml. Refused, changing nothing, "
+        "when fewer than N valid nodes would remain.",
+    )
+    remove.add_argument("node", help="node id, e.g. n2")
+    for action in (add, remove):
+        action.add_argument(
+            "--timeout",
+            type=float,
+            default=120.0,
+            help="seconds to wait for the cluster to agree (default 120)",
+        )
     for name, text, description in (
         ("kill", "SIGKILL one node (a crash)", "Kill one node with SIGKILL, as a crash would."),
         ("restart", "restart one node", "Stop one node (if running) and start it again."),
@@ -93,6 +120,21 @@ def run_cluster_command(arguments: argparse.Namespace) -> int:
         elif arguments.action == "restart":
             cluster.restart(_known_node(cluster, arguments.node))
             print(f"restarted {arguments.node}")
+        elif arguments.action == "add":
+            if arguments.timeout <= 0:
+                raise UsageError("--timeout must be positive")
+            added = add_node(cluster, arguments.capacity, arguments.timeout)
+            print(f"added {added.node_id}: valid, membership agreed in {added.seconds:.1f} s")
+        elif arguments.action == "remove":
+            if arguments.timeout <= 0:
+                raise UsageError("--timeout must be positive")
+            node_id = _known_node(cluster, arguments.node)
+            removed = remove_node(cluster, node_id, arguments.timeout)
+            print(
+                f"removed {node_id}: its keys are held by their new owners "
+                f"({removed.seconds:.1f} s); its process is stopped, its data kept in "
+                f"{cluster.data_dir(node_id)}"
+            )
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     except ClusterError as exc:

@@ -14,7 +14,16 @@ from pathlib import Path
 from dynref_io.cli import EXIT_INTERRUPTED, CommandError, Subcommand, UsageError
 from dynref_io.cli.options import check_writable_dir
 from dynref_io.client.native import DynrefError
-from dynref_io.demo.run import CUT_OFF, HISTORY_FILE, NODES, VICTIM, DemoPlan, DemoReport, run_demo
+from dynref_io.demo.run import (
+    CUT_OFF,
+    HISTORY_FILE,
+    LEAVER,
+    NODES,
+    VICTIM,
+    DemoPlan,
+    DemoReport,
+    run_demo,
+)
 from dynref_io.node.config_file import ConfigError
 from dynref_io.node.local_cluster import CLUSTER_FILE, ClusterError
 
@@ -106,12 +115,14 @@ def verdict_text(report: DemoReport, kept: bool) -> str:
     converged = (
         "did not converge"
         if convergence.settled_seconds is None
-        else f"{convergence.settled_seconds:.1f} s after the heal, when the last repair was "
+        else f"{convergence.settled_seconds:.1f} s after the workload stopped, when the last "
+        "repair was "
         f"seen (confirmed by replica reads at {convergence.confirmed_seconds:.1f} s)"
     )
     rows = [
         ("cluster", f"{NODES} nodes, N=3 R=2 W=2, dvv, SQLite; {VICTIM} killed "
-                    f"(SIGKILL) and restarted, {CUT_OFF} cut off and healed"),
+                    f"(SIGKILL) and restarted, {CUT_OFF} cut off and healed, n{NODES + 1} "
+                    f"added, {LEAVER} removed"),
         ("operations", f"{report.operations:,} ({report.workload_operations:,} by the "
                        f"workload, {report.operations - report.workload_operations} final reads)"),
         ("acknowledged writes", f"{report.acknowledged_writes:,} ({report.writes_without_effect:,} "
@@ -154,7 +165,8 @@ SUBCOMMANDS = (
         run_demo_command,
         description="Start 5 local node processes (N=3, R=2, W=2, dvv, SQLite), run 6 "
         "concurrent clients on shared keys while one node is killed and restarted and "
-        "another cut off and healed, wait for convergence, then check the history: no "
+        "another cut off and healed, then a sixth node joins and another leaves (handing its "
+        "keys to their new owners), wait for convergence, then check the history: no "
         "acknowledged write lost, no value invented. Exit 0 when every check passes, 1 "
         "otherwise; Ctrl-C or SIGTERM stops the nodes and exits 130.",
     ),

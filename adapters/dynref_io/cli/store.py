@@ -148,6 +148,13 @@ def add_node_arguments(parser: argparse.ArgumentParser) -> None:
         "for this node, else no HTTP API; see docs/http.md)",
     )
     parser.add_argument(
+        "--join",
+        type=host_port,
+        metavar="HOST:PORT",
+        help="join the cluster through the seed node at this address (a node of the cluster "
+        "file); ignored once this node is a member (see docs/operations.md)",
+    )
+    parser.add_argument(
         "--peer",
         type=peer_address,
         action="append",
@@ -173,6 +180,22 @@ def node_cluster(arguments: argparse.Namespace) -> ClusterFile:
         raise UsageError(str(exc)) from None
 
 
+def join_seed(cluster: ClusterFile, node_id: str, address: tuple[str, int]) -> str:
+    """The id of the seed node at `address`: a node of the file, among the cluster's seeds, and
+    not this node (a UsageError naming the problem otherwise)."""
+    endpoint = f"{address[0]}:{address[1]}"
+    try:
+        seed = cluster.node_at(endpoint).node_id
+    except ConfigError as exc:
+        raise UsageError(f"--join {endpoint}: unknown seed: {exc}") from None
+    seeds = cluster.config.seed_ids()
+    if seed == node_id:
+        raise UsageError(f"--join {endpoint} is this node's own address: give a seed's")
+    if seed not in seeds:
+        raise UsageError(f"--join {endpoint}: {seed} is not a seed (seeds: {', '.join(seeds)})")
+    return seed
+
+
 def run_node_command(arguments: argparse.Namespace) -> int:
     cluster = node_cluster(arguments)
     try:
@@ -183,8 +206,11 @@ def run_node_command(arguments: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if http_port is not None and http_port == own.port:
         raise UsageError(f"--http {http_port} is the node's own port")
+    seed = None if arguments.join is None else join_seed(cluster, arguments.id, arguments.join)
     try:
-        return run_node(cluster, arguments.id, arguments.data_dir, arguments.host, http_port)
+        return run_node(
+            cluster, arguments.id, arguments.data_dir, arguments.host, http_port, join=seed
+        )
     except RuntimeError as exc:
         raise CommandError(str(exc)) from None
     except OSError as exc:

@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 from dynref.messages import (
+    AdminOk,
     ClientResult,
     GetOk,
     InvalidContext,
@@ -81,6 +82,15 @@ def check_result(result: ClientResult) -> GetResult | None:
     if isinstance(result, Unavailable):
         raise UnavailableError(result.reason)
     raise NodeConnectionError(f"unexpected result {type(result).__name__}")
+
+
+def admin_status(result: ClientResult) -> str:
+    """An admin request's answer: the node's status in its membership now (joining, leaving);
+    the matching exception for a refusal."""
+    if isinstance(result, AdminOk):
+        return result.status
+    check_result(result)
+    raise NodeConnectionError(f"a {type(result).__name__} answered an admin request")
 
 
 def written_context(result: ClientResult) -> bytes:

@@ -33,6 +33,8 @@ from dynref.messages import (
     ClientPut,
     ClientRequest,
     ClientResult,
+    JoinCluster,
+    LeaveCluster,
 )
 
 from dynref_io.client.answers import (
@@ -40,6 +42,7 @@ from dynref_io.client.answers import (
     DEFAULT_TIMEOUT_S,
     Data,
     GetResult,
+    admin_status,
     answer_id,
     check_result,
     request_result,
@@ -72,7 +75,9 @@ from dynref_io.wire.frames import (
     WireObject,
 )
 
-AdminRequest = ClientRequest | StatusRequest | FaultRequest | RingRequest
+AdminRequest = (
+    ClientRequest | JoinCluster | LeaveCluster | StatusRequest | FaultRequest | RingRequest
+)
 """Every frame a client sends; each is answered by one frame with its request id."""
 
 
@@ -295,6 +300,18 @@ class Client:
         if not isinstance(reply, StatusReply):
             raise unexpected(reply, self._where)
         return status_dict(reply)
+
+    def join(self, seed: str, capacity: int = 1) -> str:
+        """Ask the node to join the cluster through the seed node `seed` (an id); its status
+        after the request (`joining`). Refusals raise `InvalidRequestError` (SPEC section 12)."""
+        request = JoinCluster(next(self._ids), seed, capacity)
+        return admin_status(request_result(self._exchange(request), self._where))
+
+    def leave(self) -> str:
+        """Ask the node to leave the cluster; its status after the request (`leaving`): it
+        exits once its keys are held by their new owners."""
+        request = LeaveCluster(next(self._ids))
+        return admin_status(request_result(self._exchange(request), self._where))
 
     def isolate(self, peers: Iterable[str]) -> None:
         reply = self._exchange(FaultRequest(next(self._ids), tuple(peers)))

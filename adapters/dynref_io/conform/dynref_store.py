@@ -64,10 +64,15 @@ class DynrefStore:
 
     def __init__(self, endpoints: Mapping[str, tuple[str, int]], timeout: float) -> None:
         self.nodes = tuple(endpoints)
+        self.timeout = timeout
         self.clients = {
             node: AsyncClient(host, port, timeout=timeout)
             for node, (host, port) in endpoints.items()
         }
+
+    def add_node(self, node: str, host: str, port: int) -> None:
+        """Reach a node that joined the cluster after this store was made."""
+        self.clients[node] = AsyncClient(host, port, timeout=self.timeout)
 
     async def close(self) -> None:
         for client in self.clients.values():

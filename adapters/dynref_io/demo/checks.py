@@ -24,6 +24,7 @@ from dynref.causality import AnyVersions, empty_versions, merge_versions
 from dynref.check import CheckStatus, Violation, check_history
 from dynref.config import ClusterConfig
 from dynref.history import FinalRead, History, Outcome
+from dynref.membership import current_ring, initial_membership
 from dynref.ring import Ring
 from dynref.sim.settle import describe_versions
 from dynref.state import DurableState
@@ -93,7 +94,7 @@ def replica_disagreements(
         for node, state in sorted(states.items())
         for target in sorted(state.hints)
     ]
-    missing = [node for node in (spec.node_id for spec in config.nodes) if node not in states]
+    missing = [node for node in ring.node_ids() if node not in states]
     problems += [f"{node} has no stored state" for node in missing]
     every_key = set(keys).union(*(state.data.keys() for state in states.values()))
     for key in sorted(every_key):
@@ -125,10 +126,20 @@ def final_read_mismatches(
 # ---------------------------------------------------------------- reading a stopped cluster
 
 
+def final_ring(config: ClusterConfig, states: Mapping[str, DurableState]) -> Ring:
+    """The current ring of the membership the nodes stored, joined: the ring a settled
+    cluster serves from (the configuration's while no membership change happened)."""
+    membership = initial_membership(config.nodes)
+    for state in states.values():
+        membership = membership.merge(state.membership)
+    return current_ring(membership, config.ring)
+
+
 def load_durable_states(cluster: LocalCluster) -> dict[str, DurableState]:
-    """Every node's durable state from its SQLite file (the cluster must be stopped)."""
+    """Every node's durable state from its SQLite file, those that left the cluster too (the
+    cluster must be stopped)."""
     states = {}
-    for node in cluster.node_ids:
+    for node in (address.node_id for address in cluster.cluster.addresses):
         storage = SqliteStorage(cluster.data_dir(node) / STORAGE_FILE)
         try:
             state = storage.load()
@@ -142,7 +153,7 @@ def load_durable_states(cluster: LocalCluster) -> dict[str, DurableState]:
 def logged_protocol_errors(cluster: LocalCluster) -> int:
     """Protocol errors the nodes logged, over every lifetime (logs outlive the processes)."""
     count = 0
-    for node in cluster.node_ids:
+    for node in (address.node_id for address in cluster.cluster.addresses):
         log = cluster.data_dir(node) / LOG_FILE
         text = log.read_text(errors="replace") if log.exists() else ""
         count += sum(1 for line in text.splitlines() if "protocol error" in line)

@@ -5,11 +5,13 @@ The run, in order:
 1. start 5 node processes (N=3, R=2, W=2, dvv, SQLite) with short timers and few tokens;
 2. run the `mixed` workload's clients (`dynref_io.conform.workload`) on a few shared keys
    through the fault schedule: steady, SIGKILL one node, restart it, cut another off (fault
-   injection at that node); every request, and each fault, is recorded in a History;
-3. stop the clients, heal, and time the convergence (`wait_for_convergence` says what is
-   observed): hinted handoff, anti-entropy and the probes' reads have to do it alone;
-4. final reads: each preference-list replica of every key, and every key with R=3; stop the
-   cluster, and load every node's SQLite file;
+   injection at that node), heal it, add a node (it joins and takes its share of the keys),
+   remove another (it hands its keys over and stops); every request, and each fault, is
+   recorded in a History;
+3. stop the clients and time the convergence (`wait_for_convergence` says what is observed):
+   hinted handoff, anti-entropy and the probes' reads have to do it alone;
+4. final reads: each replica of every key in the final ring, and every key with R=3; stop the
+   cluster, and load every node's SQLite file (the removed node's too);
 5. judge: the History under the black-box checks (`demo.checks.judge_history`), and the
    stopped cluster's state: the replicas' stored versions agree, no hint is left, the final
    reads show what the replicas hold.
@@ -31,7 +33,6 @@ from typing import Any
 import attrs
 from dynref.config import ClusterConfig
 from dynref.history import FaultKind, Header, History, encode_history
-from dynref.ring import build_ring
 from dynref.sim.observed import capabilities_of
 
 from dynref_io.client.native import AsyncClient, DynrefError, GetResult
@@ -48,6 +49,7 @@ from dynref_io.conform.workload import (
 from dynref_io.demo.checks import (
     describe_violation,
     final_read_mismatches,
+    final_ring,
     final_versions,
     judge_history,
     load_durable_states,
@@ -55,6 +57,7 @@ from dynref_io.demo.checks import (
     replica_disagreements,
 )
 from dynref_io.node.local_cluster import LocalCluster, create_cluster
+from dynref_io.node.local_membership import add_node, remove_node
 
 NODES = 5
 HISTORY_FILE = "history.jsonl"
@@ -62,6 +65,8 @@ VICTIM = "n2"
 """The node killed with SIGKILL and restarted."""
 CUT_OFF = "n4"
 """The node cut off from every peer, then healed."""
+LEAVER = "n1"
+"""The node removed from the cluster while the workload runs (after a new node joined)."""
 CLUSTER_SETTINGS = {
     "n": 3,
     "r": 2,
@@ -110,9 +115,10 @@ class DemoPlan:
 @attrs.frozen
 class Convergence:
     settled_seconds: float | None
-    """After the heal: when the replicas last changed (None: not settled in time)."""
+    """After the workload stopped: when the replicas last changed (None: not settled in
+    time)."""
     confirmed_seconds: float
-    """After the heal: when the probe reads confirmed it (or the wait gave up)."""
+    """After the workload stopped: when the probe reads confirmed it (or the wait gave up)."""
     unsettled: str | None = None
 
 
@@ -164,7 +170,6 @@ class Demo:
         self.plan = plan
         self.say = say
         self.config: ClusterConfig = cluster.cluster.config
-        self.ring = build_ring(self.config.nodes, self.config.ring)
         self.key_names = key_names(plan.keys)
         self.keys = [key.encode() for key in self.key_names]
         self.recorder = HistoryRecorder()
@@ -181,8 +186,14 @@ class Demo:
         for client in self.admin.values():
             await client.close()
 
+    def connect(self, node: str) -> None:
+        """Clients for a node that joined after the start."""
+        address = self.cluster.address(node)
+        self.store.add_node(node, address.host, address.port)
+        self.admin[node] = AsyncClient(address.host, address.port, timeout=ADMIN_TIMEOUT_S)
+
     def history(self) -> History:
-        nodes = tuple(self.cluster.node_ids)
+        nodes = tuple(address.node_id for address in self.cluster.cluster.addresses)
         header = Header(capabilities_of(self.config), "dynref demo", nodes, self.plan.seed)
         return self.recorder.history(header)
 
@@ -230,13 +241,29 @@ class Demo:
             await self.admin[CUT_OFF].isolate(others)
             self.say(f"cut {CUT_OFF} off from every peer (fault injection at {CUT_OFF})")
             await self._phase(phase, f"{CUT_OFF} cut off")
+            self.recorder.fault(FaultKind.HEAL)
+            await self.admin[CUT_OFF].isolate([])
+            self.say(f"healed {CUT_OFF}")
+            await self._phase(phase / 2, "healed")
+            await self._change_membership(phase)
         finally:
             budget.finish()
             await running
         self.say(f"workload stopped: {self._progress()}")
-        self.recorder.fault(FaultKind.HEAL)
-        await self.admin[CUT_OFF].isolate([])
-        self.say(f"healed {CUT_OFF}")
+
+    async def _change_membership(self, phase: float) -> None:
+        """Add a node, then remove another, while the clients go on."""
+        self.say("adding a node: it joins through a seed and takes its share of the keys")
+        added = await asyncio.to_thread(add_node, self.cluster)
+        self.connect(added.node_id)
+        self.say(f"{added.node_id} joined; the nodes agreed on the ring in {added.seconds:.1f} s")
+        await self._phase(phase / 2, f"{added.node_id} in")
+        self.say(f"removing {LEAVER}: it hands its keys to their new owners, then stops")
+        removed = await asyncio.to_thread(remove_node, self.cluster, LEAVER)
+        if removed.last_status is not None:
+            self.ledger.bank(removed.last_status)
+        self.say(f"{LEAVER} left after {removed.seconds:.1f} s; its process is stopped")
+        await self._phase(phase / 2, f"{LEAVER} out")
 
     async def _phase(self, seconds: float, name: str) -> None:
         deadline = time.monotonic() + seconds
@@ -289,9 +316,18 @@ class Demo:
                 shown = problem
             await asyncio.sleep(POLL_S)
 
+    async def preference_list(self, key: bytes) -> tuple[str, ...]:
+        """The key's preference list in the ring the first answering node holds now."""
+        for node in self.cluster.node_ids:
+            try:
+                return (await self.admin[node].ring(key)).preference_list
+            except DynrefError:
+                continue
+        raise DynrefError("no node answered a ring request")
+
     async def _replicas_differ(self) -> str | None:
         for key in self.keys:
-            replicas = self.ring.preference_list(key, self.config.n)
+            replicas = await self.preference_list(key)
             try:
                 seen = [await self.admin[node].get(key, r=1) for node in replicas]
             except DynrefError as exc:
@@ -304,7 +340,7 @@ class Demo:
         """Record, for every key, a read of each preference-list replica (R=1 at that node:
         answered from its own replica) and a read with R=N through each node in turn."""
         for index, key in enumerate(self.key_names):
-            for node in self.ring.preference_list(key.encode(), self.config.n):
+            for node in await self.preference_list(key.encode()):
                 answer = await self.store.get("final", node, key, 1)
                 self.recorder.final(key, answer, replica=node)
             node = self.cluster.node_ids[index % len(self.cluster.node_ids)]
@@ -338,7 +374,7 @@ async def run_demo_async(directory: Path, plan: DemoPlan, say: Say) -> DemoRepor
         convergence = await demo.wait_for_convergence()
         if convergence.settled_seconds is not None:
             say(
-                f"converged {convergence.settled_seconds:.1f} s after the heal "
+                f"converged {convergence.settled_seconds:.1f} s after the workload stopped "
                 f"(confirmed at {convergence.confirmed_seconds:.1f} s)"
             )
         await demo.final_reads()
@@ -354,7 +390,8 @@ async def run_demo_async(directory: Path, plan: DemoPlan, say: Say) -> DemoRepor
         problems.append(
             f"no convergence within {plan.converge_timeout:.0f} s: {convergence.unsettled}"
         )
-    problems += replica_disagreements(demo.config, demo.ring, states, demo.keys)
+    ring = final_ring(demo.config, states)
+    problems += replica_disagreements(demo.config, ring, states, demo.keys)
     history = demo.history()
     # Kept beside the cluster, so that `dynref check` can judge the run again.
     (directory / HISTORY_FILE).write_text(encode_history(history), encoding="utf-8")

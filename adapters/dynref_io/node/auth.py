@@ -2,7 +2,9 @@
 cluster secret may listen (REQ-WIRE-6, REQ-AUTH-1 to REQ-AUTH-3; docs/operations.md, "Trust model").
 
 The handshake is a mutual challenge-response over the cluster secret. The connecting node sends
-`PeerHello(its id, a fresh nonce)`; the accepting node answers `PeerChallenge(its id, its own
+`PeerHello(its id, a fresh nonce, the cluster's name, the digest of its shared parameters)`;
+the accepting node refuses a hello from another cluster, or one whose N, mode, ring or Merkle
+depth differ (REQ-MEMBER-13), and otherwise the answers `PeerChallenge(its id, its own
 fresh nonce, proof)`; the connecting node checks that proof and sends `PeerProof(proof)`; the
 accepting node checks it and sends `PeerAccepted`. A proof is HMAC-SHA256 keyed by the secret
 over a label, the prover's role, both node ids and both nonces, so a proof is good for one
@@ -21,9 +23,11 @@ import socket
 import ssl
 
 import attrs
+from dynref.config import ClusterConfig
+from dynref.membership import config_digest
 
 from dynref_io.client.native import tls_context
-from dynref_io.node.config_file import ConfigError, Security
+from dynref_io.node.config_file import ClusterFile, ConfigError, Security
 from dynref_io.node.connections import ConnectionReader, RefusedError, rejection
 from dynref_io.wire.codec import DecodeError, encode, read_frame
 from dynref_io.wire.frames import (
@@ -48,6 +52,10 @@ class PeerCredentials:
     """What a node needs to open authenticated connections to its peers."""
 
     key: bytes
+    cluster: str
+    """The cluster's name."""
+    params: bytes
+    """The digest of the parameters every node of the cluster must share."""
     tls: ssl.SSLContext | None = None
 
 
@@ -122,13 +130,23 @@ def server_tls(security: Security) -> ssl.SSLContext | None:
     return context
 
 
-def peer_credentials(security: Security) -> PeerCredentials:
+def cluster_params(config: ClusterConfig) -> bytes:
+    """The digest of the parameters every node of a cluster must share (REQ-MEMBER-13)."""
+    return config_digest(config.n, config.mode, config.ring, config.merkle_depth)
+
+
+def peer_credentials(cluster: ClusterFile) -> PeerCredentials:
+    tls = _peer_tls(cluster.security)
+    params = cluster_params(cluster.config)
+    return PeerCredentials(cluster.security.secret_key, cluster.name, params, tls)
+
+
+def _peer_tls(security: Security) -> ssl.SSLContext | None:
     trust = security.tls_trust
     try:
-        tls = None if trust is None else tls_context(trust)
+        return None if trust is None else tls_context(trust)
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(f"cannot load the TLS trust file {trust}: {exc}") from exc
-    return PeerCredentials(security.secret_key, tls)
 
 
 def check_node_security(host: str, security: Security, *, http: bool = False) -> None:
@@ -137,7 +155,7 @@ def check_node_security(host: str, security: Security, *, http: bool = False) ->
     problem)."""
     check_bind_address(host, security)
     server_tls(security)
-    peer_credentials(security)
+    _peer_tls(security)
     if http and (security.client_token is not None or security.tls_cert is not None):
         raise ConfigError(
             "the HTTP API has neither client tokens nor TLS, and would bypass those of the "
@@ -163,14 +181,27 @@ async def accept_peer(
     frames: ConnectionReader,
     writer: asyncio.StreamWriter,
     self_id: str,
-    peers: frozenset[str],
-    key: bytes,
+    credentials: PeerCredentials,
 ) -> list[WireObject | DecodeError]:
     """Answer a `PeerHello`; return the frames that followed the peer's valid proof. Raises
-    `RefusedError` when the other side is not the configured peer it claims to be."""
-    peer = hello.node_id
-    if peer not in peers:
-        raise RefusedError(f"{peer!r} is not a peer of {self_id}", authentication=True)
+    `RefusedError` when the other side belongs to another cluster or configuration, or cannot
+    prove the cluster secret. A node id this node has not heard of yet is no reason: a joining
+    node is one (the core refuses what a non-member sends, SPEC section 12)."""
+    peer, key = hello.node_id, credentials.key
+    if peer == self_id:
+        raise RefusedError(f"{peer!r} is this node's own id", authentication=True)
+    if hello.cluster != credentials.cluster:
+        raise RefusedError(
+            f"{peer} belongs to cluster {hello.cluster!r}, this node to {credentials.cluster!r}",
+            authentication=True,
+        )
+    if hello.params != credentials.params:
+        raise RefusedError(
+            f"{peer} has another configuration: N, mode, ring strategy, tokens or partitions, "
+            "or Merkle depth differ from this node's (every node must read the same cluster "
+            "file)",
+            authentication=True,
+        )
     if frames.pending:
         raise RefusedError("frames sent before the handshake completed", authentication=True)
     if len(hello.nonce) != NONCE_BYTES:
@@ -196,12 +227,12 @@ async def greet_peer(
     writer: asyncio.StreamWriter,
     self_id: str,
     peer: str,
-    key: bytes,
+    credentials: PeerCredentials,
 ) -> None:
     """Open a connection to `peer` as `self_id`: prove the secret and check the peer's proof.
     Raises `HandshakeError` (after telling the other side why, when it is our refusal)."""
-    nonce = new_nonce()
-    writer.write(encode(PeerHello(self_id, nonce)))
+    nonce, key = new_nonce(), credentials.key
+    writer.write(encode(PeerHello(self_id, nonce, credentials.cluster, credentials.params)))
     challenge = await read_frame(reader)
     if not isinstance(challenge, PeerChallenge):
         raise HandshakeError(_unexpected(challenge, "PeerChallenge"))

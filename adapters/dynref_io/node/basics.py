@@ -84,9 +84,14 @@ def with_traceback(message: str, error: BaseException) -> str:
 def node_status(state: NodeState) -> dict[str, int | str]:
     """What `dynref cluster status` and the tests observe of a node, flat as StatusReply wants.
 
-    Lists of peers travel as comma-separated text ("" for none).
+    Lists of peers travel as comma-separated text ("" for none); `member` is the node's own
+    status in its membership (joining, valid, leaving, exiting, or none before it joined),
+    `members` every member's as `id:status`, `membership` a digest equal on nodes that hold
+    equal memberships.
     """
     durable = state.durable
+    members = state.membership
+    own = members.get(durable.node_id)
     status: dict[str, int | str] = {
         "node_id": durable.node_id,
         "mode": state.config.mode.value,
@@ -96,6 +101,9 @@ def node_status(state: NodeState) -> dict[str, int | str]:
         "hints": sum(len(held) for held in durable.hints.values()),
         "down": ",".join(sorted(state.volatile.down)),
         "now": state.volatile.now,
+        "member": "none" if own is None else own.status.name.lower(),
+        "members": ",".join(f"{e.node_id}:{e.status.name.lower()}" for e in members.entries),
+        "membership": members.digest().hex(),
     }
     status.update(attrs.asdict(state.volatile.stats))
     return status

@@ -5,6 +5,7 @@ adapters' business, so the file maps ids to addresses as well. Every node of a c
 the same file: ring, quorums, mode and timers have to agree across the cluster.
 
     [cluster]
+    name = "dynref"         # peers of another cluster name are refused
     n = 3
     r = 2
     w = 2
@@ -51,12 +52,18 @@ the same file: ring, quorums, mode and timers have to agree across the cluster.
     port = 7001
     capacity = 1
     http_port = 8098        # optional: serve the HTTP API there (docs/http.md)
+    joins = true            # optional: not an initial member; it joins through a seed
+    left = true             # optional: it left the cluster; local tools no longer start it
 
 Unknown sections or keys are errors, so that a typo never silently falls back to a default.
 Values are checked when the file is loaded, each error naming its field (REQ-CONF-1): quorums
 within N, N within the number of nodes, no two listeners on one address, a value size that
 fits in a frame, a Merkle depth and a ring size within range.
 Relative paths in [security] are relative to the file's directory.
+
+The initial membership is the nodes without `joins = true`; a node with it is in the address
+book only, and becomes a member by joining (`dynref node --join`, `dynref cluster add`). Once
+any membership change happened, the membership a node stored wins over the file's.
 """
 
 from __future__ import annotations
@@ -81,7 +88,9 @@ MAX_MERKLE_DEPTH = 20
 MAX_PARTITIONS = 16_384
 MAX_TOKENS_PER_CAPACITY = 4_096
 
-CLUSTER_KEYS = ("n", "r", "w", "mode", "seed")
+CLUSTER_KEYS = ("name", "n", "r", "w", "mode", "seed")
+DEFAULT_CLUSTER_NAME = "dynref"
+MAX_CLUSTER_NAME_CHARS = 64
 TIMER_KEYS = (
     "request_timeout",
     "forward_timeout",
@@ -110,7 +119,7 @@ SECURITY_PATH_KEYS = ("secret_file", "tls_cert", "tls_key", "tls_ca")
 MIN_SECRET_CHARS = 16
 """A shorter secret or client token is refused: it could be guessed."""
 RING_KEYS = ("strategy", "tokens_per_capacity", "partitions")
-NODE_KEYS = ("id", "host", "port", "capacity", "http_port")
+NODE_KEYS = ("id", "host", "port", "capacity", "http_port", "joins", "left")
 
 
 class ConfigError(ValueError):
@@ -125,6 +134,16 @@ class NodeAddress:
     capacity: int = 1
     http_port: int | None = None
     """Where the node serves the HTTP API, on its host; None: no HTTP API."""
+    joins: bool = False
+    """Not an initial member: the node becomes one by joining through a seed."""
+    left: bool = False
+    """It left the cluster (`dynref cluster remove`): kept so that the file still describes
+    the initial membership, but no longer started, stopped or listed by local tools."""
+
+    @property
+    def endpoint(self) -> str:
+        """The address other members learn from the membership (`host:port`)."""
+        return f"{self.host}:{self.port}"
 
 
 @attrs.frozen
@@ -189,6 +208,7 @@ class ClusterFile:
 
     config: ClusterConfig
     addresses: tuple[NodeAddress, ...]
+    name: str = DEFAULT_CLUSTER_NAME
     tick_interval: int = DEFAULT_TICK_INTERVAL_MS
     connection_limits: ConnectionLimits = ConnectionLimits()
     security: Security = Security()
@@ -199,6 +219,14 @@ class ClusterFile:
                 return address
         known = ", ".join(a.node_id for a in self.addresses)
         raise ConfigError(f"node {node_id!r} is not in the cluster (nodes: {known})")
+
+    def node_at(self, endpoint: str) -> NodeAddress:
+        """The node listening at `host:port`, or a ConfigError naming the ones there are."""
+        for address in self.addresses:
+            if address.endpoint == endpoint:
+                return address
+        known = ", ".join(f"{a.node_id} at {a.endpoint}" for a in self.addresses)
+        raise ConfigError(f"no node of the cluster file listens at {endpoint} ({known})")
 
 
 def build_cluster_file(
@@ -212,11 +240,14 @@ def build_cluster_file(
     connection_limits = ConnectionLimits(
         **{k: settings.pop(k) for k in CONNECTION_LIMIT_KEYS if k in settings}
     )
+    cluster_name = settings.pop("name", DEFAULT_CLUSTER_NAME)
+    if not isinstance(cluster_name, str) or not 0 < len(cluster_name) <= MAX_CLUSTER_NAME_CHARS:
+        raise ConfigError(f"name must be a string of 1 to {MAX_CLUSTER_NAME_CHARS} characters")
     tick_interval = settings.pop("tick_interval", DEFAULT_TICK_INTERVAL_MS)
     if type(tick_interval) is not int or tick_interval < 1:
         raise ConfigError(f"tick_interval must be a positive integer, got {tick_interval!r}")
-    if not addresses:
-        raise ConfigError("a cluster needs at least one node")
+    if not any(not a.joins for a in addresses):
+        raise ConfigError("a cluster needs at least one node that does not join")
     check_addresses(addresses)
     ring_settings = {k: settings.pop(k) for k in RING_KEYS if k in settings}
     try:
@@ -228,7 +259,7 @@ def build_cluster_file(
             if name not in ("mode", "strategy") and type(value) is not int:  # bool is no int here
                 raise ConfigError(f"{name} must be an integer, got {value!r}")
         config = ClusterConfig(
-            nodes=tuple(NodeSpec(a.node_id, a.capacity) for a in addresses),
+            nodes=tuple(NodeSpec(a.node_id, a.capacity) for a in addresses if not a.joins),
             ring=RingConfig(**ring_settings),
             **settings,
         )
@@ -240,6 +271,7 @@ def build_cluster_file(
     return ClusterFile(
         config=config,
         addresses=addresses,
+        name=cluster_name,
         tick_interval=tick_interval,
         connection_limits=connection_limits,
         security=security or Security(),
@@ -364,6 +396,7 @@ def _node_address(entry: object) -> NodeAddress:
     node_id, host, port = entry.get("id"), entry.get("host", "127.0.0.1"), entry.get("port")
     capacity = entry.get("capacity", 1)
     http_port = entry.get("http_port")
+    joins, left = entry.get("joins", False), entry.get("left", False)
     if not isinstance(node_id, str) or not node_id:
         raise ConfigError(f"[[nodes]] entry needs a string id, got {node_id!r}")
     if not isinstance(host, str) or not host:
@@ -374,7 +407,10 @@ def _node_address(entry: object) -> NodeAddress:
         raise ConfigError(f"node {node_id}: capacity must be a positive integer")
     if http_port is not None and type(http_port) is not int:
         raise ConfigError(f"node {node_id}: http_port must be an integer, got {http_port!r}")
-    return NodeAddress(node_id, host, port, capacity, http_port)
+    for name, flag in (("joins", joins), ("left", left)):
+        if not isinstance(flag, bool):
+            raise ConfigError(f"node {node_id}: {name} must be true or false, got {flag!r}")
+    return NodeAddress(node_id, host, port, capacity, http_port, joins, left)
 
 
 def load_cluster_file(path: Path) -> ClusterFile:
@@ -389,7 +425,12 @@ def render_cluster_toml(cluster: ClusterFile) -> str:
     """The TOML text of a ClusterFile; `parse_cluster_toml` reads it back to an equal value."""
     config = cluster.config
     lines = ["# dynref cluster configuration: every node of the cluster reads this same file.", ""]
-    lines += ["[cluster]", *_assignments(config, ("n", "r", "w")), f'mode = "{config.mode.value}"']
+    lines += [
+        "[cluster]",
+        f"name = {_quoted(cluster.name)}",
+        *_assignments(config, ("n", "r", "w")),
+        f'mode = "{config.mode.value}"',
+    ]
     lines += [f"seed = {config.seed}", "", "[timers]  # milliseconds"]
     lines += _assignments(config, TIMER_KEYS)
     lines += [f"tick_interval = {cluster.tick_interval}", "", "[limits]"]
@@ -404,6 +445,10 @@ def render_cluster_toml(cluster: ClusterFile) -> str:
         lines += [f"capacity = {address.capacity}"]
         if address.http_port is not None:
             lines += [f"http_port = {address.http_port}"]
+        if address.joins:
+            lines += ["joins = true"]
+        if address.left:
+            lines += ["left = true"]
     return "\n".join(lines) + "\n"
 
 

@@ -77,6 +77,16 @@ def write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
+def replace_private(path: Path, text: str) -> None:
+    """Replace `path` at once with `text`, owner-only: a reader sees the old file or the new
+    one, never half of it."""
+    staged = path.with_name(path.name + ".new")
+    with contextlib.suppress(FileNotFoundError):
+        staged.unlink()
+    write_private(staged, text)
+    os.replace(staged, path)
+
+
 def create_cluster(
     directory: Path,
     node_count: int,
@@ -134,7 +144,21 @@ class LocalCluster:
 
     @property
     def node_ids(self) -> list[str]:
-        return [address.node_id for address in self.cluster.addresses]
+        """The nodes this directory runs: every node of the file but those that left."""
+        return [address.node_id for address in self.cluster.addresses if not address.left]
+
+    def reload(self) -> None:
+        """Read DIR/cluster.toml again (after `dynref cluster add` or `remove` changed it)."""
+        self.cluster = load_cluster_file(self.config_path)
+
+    def seed_endpoint(self) -> str:
+        """The address of a seed a joining node announces itself to: the first seed of the
+        file that has not left (a down one is retried by the joiner's gossip)."""
+        left = {a.node_id for a in self.cluster.addresses if a.left}
+        seeds = [s for s in self.cluster.config.seed_ids() if s not in left]
+        if not seeds:
+            raise ClusterError("no seed is left in the cluster file to join through")
+        return self.address(seeds[0]).endpoint
 
     def address(self, node_id: str) -> NodeAddress:
         return self.cluster.address_of(node_id)
@@ -208,6 +232,8 @@ class LocalCluster:
             "--data-dir", str(data_dir.resolve()),
             "--host", self.address(node_id).host,
         ]  # fmt: skip
+        if self.address(node_id).joins:  # ignored by the node once it is a member
+            command += ["--join", self.seed_endpoint()]
         with (data_dir / LOG_FILE).open("ab") as log:
             child = subprocess.Popen(
                 command,

@@ -128,7 +128,7 @@ class PeerLink:
                 )
             try:
                 enable_keepalive(writer)
-                await greet_peer(reader, writer, self._self_id, peer.node_id, self._credentials.key)
+                await greet_peer(reader, writer, self._self_id, peer.node_id, self._credentials)
             except BaseException:
                 writer.close()
                 raise
@@ -161,7 +161,11 @@ class PeerLinks:
         peers: Iterable[NodeAddress],
         log: Callable[[str], None],
         credentials: PeerCredentials,
+        resolve: Callable[[str], NodeAddress | None] = lambda _node_id: None,
     ) -> None:
+        self._self_id, self._log, self._credentials = self_id, log, credentials
+        self._resolve = resolve
+        self._started = False
         self._links = {
             peer.node_id: PeerLink(self_id, peer, log, credentials)
             for peer in peers
@@ -173,15 +177,29 @@ class PeerLinks:
         self._last_sent: tuple[Message, bytes] | None = None
 
     def start(self) -> None:
+        self._started = True
         for link in self._links.values():
             link.start()
+
+    def _learn(self, node_id: str) -> PeerLink | None:
+        """A link to a member the cluster file does not name (one that joined later), at the
+        address its membership entry gives; None while that is unknown."""
+        address = self._resolve(node_id) if node_id != self._self_id else None
+        if address is None:
+            return None
+        link = PeerLink(self._self_id, address, self._log, self._credentials)
+        self._links[node_id] = link
+        if self._started:
+            link.start()
+        self._log(f"{self._self_id}: learnt peer {node_id} at {address.endpoint}")
+        return link
 
     async def stop(self) -> None:
         for link in self._links.values():
             await link.stop()
 
     def send(self, to: str, message: Message) -> None:
-        link = self._links.get(to)
+        link = self._links.get(to) or self._learn(to)
         if link is None or to in self.isolated:
             return
         last = self._last_sent

@@ -11,6 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from dynref.membership import Status
+from dynref.messages import AdminOk, JoinCluster
+
 from dynref_io.http.server import HttpApi
 from dynref_io.node.basics import NodeFailure, run_event_loop, with_traceback
 from dynref_io.node.config_file import ClusterFile
@@ -38,9 +41,15 @@ def lock_data_dir(data_dir: Path) -> IO[str]:
 
 
 async def serve_node(
-    cluster: ClusterFile, node_id: str, data_dir: Path, host: str, http_port: int | None = None
+    cluster: ClusterFile,
+    node_id: str,
+    data_dir: Path,
+    host: str,
+    http_port: int | None = None,
+    join: str | None = None,
 ) -> None:
-    """Run one node until SIGTERM or SIGINT; then close its connections and its storage."""
+    """Run one node until SIGTERM or SIGINT; then close its connections and its storage. With
+    `join` (a seed's id), a node that is no member yet first asks to join through that seed."""
     server = NodeServer(cluster, node_id, open_sqlite(data_dir), host=host)
     http: HttpApi | None = None
     stop = asyncio.Event()
@@ -50,6 +59,8 @@ async def serve_node(
         loop.add_signal_handler(signum, stop.set)
     try:
         await server.start()
+        if join is not None:
+            await join_through(server, cluster, node_id, join)
         if http_port is not None:
             http = await HttpApi.start(server, cluster.config, host, http_port)
         await server.wait(stop)
@@ -58,6 +69,20 @@ async def serve_node(
             await http.close()
         await server.stop()
         log_line(f"{node_id}: stopped")
+
+
+async def join_through(server: NodeServer, cluster: ClusterFile, node_id: str, seed: str) -> None:
+    """Join the cluster through `seed` unless this node is a member already (a restart of a
+    node started with --join); a refusal stops the node."""
+    own = server.runtime.state.membership.get(node_id)
+    if own is not None and own.status is not Status.EXITING:
+        log_line(f"{node_id}: already a member ({own.status.name.lower()}): not joining again")
+        return
+    capacity = cluster.address_of(node_id).capacity
+    result = await server.admin(JoinCluster(0, seed, capacity))
+    if not isinstance(result, AdminOk):
+        raise NodeFailure(f"the join through {seed} was refused: {result}")
+    log_line(f"{node_id}: joining the cluster through {seed}")
 
 
 def log_loop_exception(node_id: str, context: dict[str, Any]) -> None:
@@ -69,13 +94,18 @@ def log_loop_exception(node_id: str, context: dict[str, Any]) -> None:
 
 
 def run_node(
-    cluster: ClusterFile, node_id: str, data_dir: Path, host: str, http_port: int | None = None
+    cluster: ClusterFile,
+    node_id: str,
+    data_dir: Path,
+    host: str,
+    http_port: int | None = None,
+    join: str | None = None,
 ) -> int:
     """The `dynref node` process: 0 after a clean shutdown, 1 when the node failed."""
     cluster.address_of(node_id)  # a clear error before anything touches the disk
     lock = lock_data_dir(data_dir)
     try:
-        run_event_loop(serve_node(cluster, node_id, data_dir, host, http_port))
+        run_event_loop(serve_node(cluster, node_id, data_dir, host, http_port, join))
     except (NodeFailure, StorageError) as exc:
         log_line(f"{node_id}: failed: {exc}")
         return 1

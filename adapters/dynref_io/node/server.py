@@ -4,7 +4,9 @@ A single port serves both kinds of connection; the first frame tells which. A no
 starts with the handshake of `auth` (the peer proves the cluster secret) and then carries
 node-to-node messages one way (see `peers`); a client connection (opened by `ClientHello` when
 the node requires a client token) carries requests (with the client's own request ids, remapped
-here to node-unique ids and back), status and fault-injection requests. A frame that fails to
+here to node-unique ids and back), admin requests (join, leave), status and fault-injection
+requests. Peers that joined after this node read its cluster file are reached at the address
+their membership entry gives. A frame that fails to
 decode, is too large or is not expected on its connection gets an `ErrorFrame` and the
 connection is closed; so does a connection beyond the cap, or past a deadline of `connections`.
 The node goes on serving everyone else.
@@ -26,11 +28,14 @@ from dynref.messages import (
     ClientPut,
     ClientRequest,
     ClientResult,
+    JoinCluster,
+    LeaveCluster,
     Message,
     Receive,
     Request,
     Unavailable,
 )
+from dynref.messages import Admin as AdminEvent
 
 from dynref_io.node.admin import ring_reply
 from dynref_io.node.auth import (
@@ -41,7 +46,7 @@ from dynref_io.node.auth import (
     server_tls,
     token_matches,
 )
-from dynref_io.node.config_file import ClusterFile
+from dynref_io.node.config_file import ClusterFile, NodeAddress
 from dynref_io.node.connections import (
     ConnectionReader,
     ConnectionTimeoutError,
@@ -69,7 +74,14 @@ from dynref_io.wire.frames import (
 )
 
 CLIENT_REQUEST_TYPES = (ClientGet, ClientPut, ClientDelete)
-CLIENT_FRAME_TYPES = (*CLIENT_REQUEST_TYPES, StatusRequest, FaultRequest, RingRequest)
+ADMIN_REQUEST_TYPES = (JoinCluster, LeaveCluster)
+CLIENT_FRAME_TYPES = (
+    *CLIENT_REQUEST_TYPES,
+    *ADMIN_REQUEST_TYPES,
+    StatusRequest,
+    FaultRequest,
+    RingRequest,
+)
 # How long, and how much, a refused connection's input is drained before closing it.
 LINGER_S = 1.0
 LINGER_BYTES = 16 * 1024 * 1024
@@ -104,8 +116,10 @@ class NodeServer:
         self._host = host
         self.port = cluster.address_of(node_id).port if port is None else port
         self._log = log
-        self._peers = PeerLinks(node_id, cluster.addresses, log, peer_credentials(cluster.security))
-        self._known_peers = frozenset(a.node_id for a in cluster.addresses) - {node_id}
+        self._credentials = peer_credentials(cluster)
+        self._peers = PeerLinks(
+            node_id, cluster.addresses, log, self._credentials, resolve=self._member_address
+        )
         self._outbox = Outbox(self._peers)
         self.runtime = NodeRuntime(
             cluster.config,
@@ -188,6 +202,37 @@ class NodeServer:
         finally:
             self._outbox.forget_call(request_id)
 
+    async def admin(self, request: JoinCluster | LeaveCluster) -> ClientResult:
+        """Run an admin request through the runtime, as `call` runs a client request."""
+        request_id, result = self._outbox.register_call()
+        try:
+            self.runtime.submit(AdminEvent(self._admin_event(request, request_id)))
+            return await result
+        finally:
+            self._outbox.forget_call(request_id)
+
+    def _admin_event(
+        self, request: JoinCluster | LeaveCluster, request_id: int
+    ) -> JoinCluster | LeaveCluster:
+        """The request with a node-unique id and, for a join, this node's own address (the one
+        the cluster file gives it), which other members will reach it at."""
+        if isinstance(request, JoinCluster):
+            address = self._cluster.address_of(self.node_id)
+            return attrs.evolve(
+                request, request_id=request_id, endpoint=request.endpoint or address.endpoint
+            )
+        return attrs.evolve(request, request_id=request_id)
+
+    def _member_address(self, node_id: str) -> NodeAddress | None:
+        """Where a member the cluster file does not name listens, from its membership entry."""
+        entry = self.runtime.state.membership.get(node_id)
+        if entry is None:
+            return None
+        host, _, port = entry.endpoint.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            return None
+        return NodeAddress(node_id, host, int(port), entry.capacity)
+
     def status(self) -> dict[str, int | str]:
         status = node_status(self.runtime.state)
         status["pid"] = os.getpid()
@@ -256,8 +301,7 @@ class NodeServer:
         (REQ-AUTH-1)."""
         token = self._security.client_token
         if isinstance(first, PeerHello):
-            key = self._security.secret_key
-            rest = await accept_peer(first, frames, writer, self.node_id, self._known_peers, key)
+            rest = await accept_peer(first, frames, writer, self.node_id, self._credentials)
             await self._serve_peer(first.node_id, rest, frames, writer)
         elif isinstance(first, ClientHello):
             if token is not None and not token_matches(token, first.token):
@@ -322,6 +366,10 @@ class NodeServer:
                 for frame in batch:
                     if isinstance(frame, CLIENT_REQUEST_TYPES):
                         self._take_request(frame, connection, frames.frame_bytes)
+                    elif isinstance(frame, ADMIN_REQUEST_TYPES):
+                        request_id = self._outbox.register(connection, frame.request_id)
+                        event = AdminEvent(self._admin_event(frame, request_id))
+                        self.budget.submit(event, frames.frame_bytes, connection.writer)
                     elif isinstance(frame, StatusRequest):
                         # Answered here, never queued: status shows a node under load too.
                         connection.queue(encode(StatusReply(frame.request_id, self.status())))

@@ -73,11 +73,14 @@ PROTOCOL_VERSION = 1
 
 @attrs.frozen
 class PeerHello:
-    """The first frame a node sends on a node-to-node connection: which node is speaking, and a
-    fresh random challenge for the node it connects to (REQ-WIRE-6)."""
+    """The first frame a node sends on a node-to-node connection: which node is speaking, a
+    fresh random challenge for the node it connects to (REQ-WIRE-6), the cluster's name and the
+    digest of the parameters every node of it must share (REQ-MEMBER-13)."""
 
     node_id: str
     nonce: bytes
+    cluster: str
+    params: bytes
 
 
 @attrs.frozen
@@ -260,12 +263,13 @@ FRAME_TAGS: tuple[tuple[int, type], ...] = (
     (46, ErrorFrame),
     (47, RingRequest),
     (48, RingReply),
-    (49, PeerHello),
+    # 49 was PeerHello(node_id, nonce), without the cluster's name and parameters: retired.
     (50, PeerChallenge),
     (51, PeerProof),
     (52, PeerAccepted),
     (53, ClientHello),
     (54, Overloaded),
+    (55, PeerHello),
 )
 """Types that may form a whole frame body."""
 
