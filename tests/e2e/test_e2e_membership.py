@@ -83,6 +83,11 @@ def test_bad_membership_requests_are_refused_and_change_nothing(
     assert leave.returncode == 1
     assert "refused to leave" in leave.stderr and "fewer than N=3" in leave.stderr
     assert members(cluster, "n1") == members(cluster, "n2") == before
+    directory = str(cluster.directory)
+    zero = dynref("cluster", "add", "--dir", directory, "--capacity", "0")
+    assert zero.returncode == 2 and "--capacity must be at least 1" in zero.stderr
+    stranger = dynref("cluster", "remove", "n99", "--dir", directory)
+    assert stranger.returncode == 2 and "unknown node 'n99'" in stranger.stderr
     with pytest.raises(ClusterError, match="refused to leave"):
         remove_node(cluster, "n3")
     assert members(cluster, "n3") == before

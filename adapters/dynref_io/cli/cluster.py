@@ -123,6 +123,8 @@ def run_cluster_command(arguments: argparse.Namespace) -> int:
         elif arguments.action == "add":
             if arguments.timeout <= 0:
                 raise UsageError("--timeout must be positive")
+            if arguments.capacity < 1:
+                raise UsageError("--capacity must be at least 1")
             added = add_node(cluster, arguments.capacity, arguments.timeout)
             print(f"added {added.node_id}: valid, membership agreed in {added.seconds:.1f} s")
         elif arguments.action == "remove":

@@ -46,6 +46,8 @@ def add_node(
     and every running node agrees on the membership."""
     if capacity < 1:
         raise ClusterError(f"capacity must be at least 1, got {capacity}")
+    if not any(local.pid(node) is not None for node in local.node_ids):
+        raise ClusterError("no node of the cluster is running: start it first")
     cluster = local.cluster
     taken = {address.node_id for address in cluster.addresses}
     number = len(taken) + 1
@@ -73,6 +75,8 @@ def remove_node(
     """Ask `node_id` to leave, wait until it exited and the others know, stop its process and
     mark it `left` in the cluster file. A refused leave (fewer than N valid nodes would
     remain) is a ClusterError with the node's reason, and changes nothing."""
+    if local.pid(node_id) is None:
+        raise ClusterError(f"{node_id} is not running: start it, then remove it")
     started = time.monotonic()
     try:
         with local.client(node_id) as client:
