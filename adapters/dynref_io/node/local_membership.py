@@ -54,10 +54,12 @@ def add_node(
     while f"n{number}" in taken:
         number += 1
     node_id = f"n{number}"
-    host = cluster.addresses[0].host
-    (port,) = free_ports(1, host)
+    model = cluster.addresses[0]
+    # An HTTP API port too when the cluster's nodes serve one (`cluster start --http`).
+    ports = free_ports(1 if model.http_port is None else 2, model.host)
+    http_port = ports[1] if len(ports) > 1 else None
     added = attrs.evolve(
-        cluster.addresses[0], node_id=node_id, port=port, capacity=capacity, http_port=None
+        model, node_id=node_id, port=ports[0], capacity=capacity, http_port=http_port
     )
     added = attrs.evolve(added, joins=True, left=False)
     updated = attrs.evolve(cluster, addresses=(*cluster.addresses, added))
