@@ -195,3 +195,22 @@ def test_a_member_that_exited_is_never_believed_down() -> None:
     draft.down = frozenset({"n3", "n4"})
     forget_exited(draft)
     assert draft.down == frozenset({"n4"})
+
+
+def test_a_leave_ends_when_anti_entropy_is_as_frequent_as_the_handoff() -> None:
+    """REQ-AE-4, INV-MEMBER-2: a leaving node hands on and drops more keys than one transfer
+    round holds while its fellow owners run anti-entropy with it every handoff interval. It used
+    to take each dropped key straight back from their repairs and never exit."""
+    config = explorer_config(
+        nodes=4, handoff_interval=200, antientropy_interval=200, probe_interval=200,
+        gossip_interval=200, transfer_batch=16,
+    )  # fmt: skip
+    cluster = Cluster.start(config, ("c1",))
+    for index in range(200):
+        cluster = cluster.client_put("c1", f"n{index % 4 + 1}", b"key%d" % index).quiesce()
+    cluster = cluster.leave("n1").quiesce()
+    assert cluster.quiescence is not None and cluster.quiescence.converged, cluster.quiescence
+    leaver = cluster.state("n1")
+    assert leaver is not None and leaver.membership.get("n1").status is Status.EXITING  # type: ignore[union-attr]
+    assert not leaver.durable.data
+    assert check_all(cluster) == []

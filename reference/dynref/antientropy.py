@@ -18,7 +18,7 @@ the exchange descend further.
 from __future__ import annotations
 
 from dynref.limits import batch_by_size
-from dynref.local import merge_into_store, misplaced, stored
+from dynref.local import keeps_repairs, merge_into_store, misplaced, stored
 from dynref.merkle import HASH_BYTES, MAX_DEPTH, depth_for, differing_keys
 from dynref.merkle_tree import MerkleTree, differing_children
 from dynref.messages import (
@@ -115,7 +115,7 @@ def on_merkle_leaves(node: Draft, sender: str, message: MerkleLeaves, out: list[
         return
     theirs = {key for key, _ in message.entries}
     items = batch_by_size(node.config, [(key, node.data[key]) for key in keys if key in node.data])
-    wanted = tuple(key for key in keys if key in theirs)
+    wanted = tuple(key for key in keys if key in theirs and keeps_repairs(node, key))
     out.append(Send(sender, SyncKeys(message.range_index, items, wanted)))
 
 
@@ -128,7 +128,8 @@ def on_sync_keys(node: Draft, sender: str, message: SyncKeys, out: list[Effect])
         return
     repaired = 0
     for key, versions in message.items:
-        repaired += merge_into_store(node, key, versions, out)
+        if keeps_repairs(node, key):
+            repaired += merge_into_store(node, key, versions, out)
     if message.wanted:
         held = [(key, stored(node, key)) for key in message.wanted if key in node.data]
         items = batch_by_size(node.config, held)

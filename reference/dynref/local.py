@@ -49,6 +49,14 @@ def accepts(node: Draft, key: bytes) -> bool:
     )
 
 
+def keeps_repairs(node: Draft, key: bytes) -> bool:
+    """Whether anti-entropy may give this node `key`: always, unless the ring is changing and
+    the node is no future owner of it. Such a node hands its copy on and drops it; a repair
+    would give the key back, to be handed on and dropped again, round after round, and a leaving
+    node would never get its backlog down to one round and exit (REQ-AE-4)."""
+    return node.future is None or node.node_id in node.future_preference_list(key)
+
+
 def misplaced(node: Draft) -> None:
     """Refuse a message that assumes a placement this node does not share: not stored, not
     acknowledged, counted (REQ-MEMBER-6).
