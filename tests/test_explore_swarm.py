@@ -339,3 +339,15 @@ def test_shrinking_a_passing_schedule_is_refused() -> None:
     config = explorer_config(Mode.DVV, nodes=3, n=2, r=1, w=2)
     with pytest.raises(ValueError, match="does not violate"):
         shrink(config, ("c1",), (Put("c1", "n1", b"k0"),), "INV-ACK-1")
+
+
+def test_the_degraded_phase_coordinates_through_a_node_that_counts_itself_an_owner() -> None:
+    """INV-AVAIL-1's phase after joins, leaves and disk losses (lww seed 225): every node but n1
+    lost its disk and forgot that n1 left, so the first member's ring still lists n1, which
+    counts itself out and forwards. The phase picked n1 as its coordinator, the client was still
+    waiting when the phase sent its second put, and `dynref explore` stopped with a traceback.
+    It now coordinates through a node that counts itself in the current ring."""
+    settings = SwarmSettings(mode=Mode.LWW, disk_loss=True, membership=True)
+    outcome = run_seed(225, settings)
+    assert outcome.degraded is not None and outcome.degraded.coordinator != "n1"
+    assert outcome.violations == ()

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import attrs
 import immutables
 from dynref.causality import LwwContext, LwwRegister, Mode, decode_context
+from dynref.check import check_all, format_violations
 from dynref.config import ClusterConfig
 from dynref.messages import (
     ClientDelete,
@@ -18,15 +19,23 @@ from dynref.messages import (
     ClientPut,
     ClientRequest,
     ClientResult,
+    Fetch,
+    FetchReply,
+    ForwardPut,
+    ForwardReply,
     GetOk,
     PutOk,
     Replicate,
+    ReplicateAck,
     Tick,
 )
+from dynref.sim import Cluster, explorer_config
+from dynref.sim.history import OperationKind
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.node_harness import Net, nodes
+from tests.scenario import deliver, drop_all
 
 KEY = b"k"
 NODES = ("n1", "n2", "n3")
@@ -209,3 +218,34 @@ def test_req_ctx_4_put_ok_is_empty_outside_lww() -> None:
     for mode in (Mode.DVV, Mode.VCLOCK):
         net = Net.start(ClusterConfig(nodes=nodes(3), mode=mode, r=1, w=1))
         assert run(net, "n1", lambda rid: ClientPut(rid, KEY, b"x", b"")) == PutOk(b"")
+
+
+def test_req_lww_2_writes_through_one_entry_node_keep_its_order_whoever_coordinates() -> None:
+    """REQ-LWW-2, INV-ORDER-1: c1's blind put through n1 (no owner of k0) is forwarded to n2,
+    whose clock is ahead; c1's next blind put through n1 is forwarded to n4 (n1 now believes n2
+    and n5 down), whose clock lags and which never got the first. n1 answered the first, so it
+    raises the second's context to that stamp, and the second wins. Found by the swarm (lww,
+    joins and leaves, seed 1371: a node that became an owner stamped from its lagging clock)."""
+    cluster = Cluster.start(explorer_config(Mode.LWW), ("c1", "c2"))
+    assert cluster.preference_list(b"k0") == ("n2", "n5", "n4")
+    cluster = cluster.tick("n2", 100).client_put("c1", "n1", b"k0")
+    cluster = deliver(cluster, ForwardPut, sender="n1", receiver="n2")
+    cluster = drop_all(cluster, Replicate, sender="n2", receiver="n4")
+    cluster = deliver(cluster, Replicate, sender="n2", receiver="n5")
+    cluster = deliver(cluster, ReplicateAck, sender="n5", receiver="n2")
+    cluster = deliver(cluster, ForwardReply, sender="n2", receiver="n1")
+    first = cluster.history()[0]
+    assert first.acknowledged
+    cluster = cluster.client_get("c2", "n1", b"k0")
+    cluster = drop_all(cluster, Fetch, sender="n1", receiver="n2")
+    cluster = drop_all(cluster, Fetch, sender="n1", receiver="n5")
+    cluster = deliver(cluster, Fetch, sender="n1", receiver="n4")
+    cluster = deliver(cluster, FetchReply, sender="n4", receiver="n1")
+    cluster = cluster.tick("n1", cluster.config.request_timeout)  # n2 and n5 believed down
+    cluster = cluster.client_put("c1", "n1", b"k0")
+    cluster = deliver(cluster, ForwardPut, sender="n1", receiver="n4").quiesce()
+    second = cluster.history()[-1]
+    assert second.kind is OperationKind.PUT and second.acknowledged
+    assert cluster.state("n2").durable.data[b"k0"].values() == (second.value,)  # type: ignore[union-attr]
+    violations = check_all(cluster)
+    assert violations == [], format_violations(violations)

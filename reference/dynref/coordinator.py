@@ -120,13 +120,23 @@ def on_client_request(node: Draft, request: ClientRequest, out: list[Effect]) ->
         client_request_id=request.request_id,
         key=request.key,
         value=value,
-        context=request.context,
+        context=_forwarded_context(node, request.context, context),
         w=request.w,
         current=(believed_up or preference)[0],
         deadline=node.now + node.config.forward_timeout,
     )
     node.count("forwarded_puts")
     _send_forward(node, pending, out)
+
+
+def _forwarded_context(node: Draft, sent: bytes, context: VersionVector | LwwContext) -> bytes:
+    """REQ-LWW-2: in lww, the client's context raised to this node's floor, so that the write is
+    stamped above every write this node answered a client for, whichever node coordinates it."""
+    if not isinstance(context, LwwContext) or not node.lww_floor:
+        return sent
+    if context.stamp is not None and context.stamp[0] >= node.lww_floor:
+        return sent
+    return encode(Mode.LWW, LwwContext((node.lww_floor, node.actor)))
 
 
 def _send_forward(node: Draft, pending: PendingForward, out: list[Effect]) -> None:
@@ -166,6 +176,18 @@ def on_forward_reply(node: Draft, sender: str, message: ForwardReply, out: list[
         return  # a duplicate, or an answer from a node we already gave up on
     out.append(Reply(pending.client_request_id, message.result))
     node.drop_forward(message.forward_id)
+    if isinstance(message.result, PutOk):
+        _raise_floor(node, message.result.context)
+
+
+def _raise_floor(node: Draft, written: bytes) -> None:
+    """REQ-LWW-2: remember the stamp of an lww write this node answered, as its coordinator or
+    as the forwarder its client sent it to."""
+    if node.config.mode is not Mode.LWW or not written:
+        return
+    context = decode_context(Mode.LWW, written)
+    if isinstance(context, LwwContext) and context.stamp is not None:
+        node.lww_floor = max(node.lww_floor, context.stamp[0])
 
 
 def start_put(
@@ -203,6 +225,7 @@ def start_put(
     answered = needed <= 1
     if answered:
         answer(reply_to, PutOk(written), out)
+        _raise_floor(node, written)
     if not targets:
         if not answered:
             answer(reply_to, QuorumNotReached(needed=needed, seen=1), out)
@@ -222,10 +245,14 @@ def start_put(
 
 def _write_clock(node: Draft, key: bytes) -> int:
     """REQ-LWW-1: the clock an lww write starts from is raised above any hint the coordinator
-    holds for the key; the register raises it above its own version and the context."""
-    if node.config.mode is not Mode.LWW or not node.hints:
+    holds for the key; the register raises it above its own version and the context.
+    REQ-LWW-2: and above every write this node answered a client for as a forwarder."""
+    if node.config.mode is not Mode.LWW:
         return node.now
-    return max(node.now, local_view(node, key).latest_timestamp() + 1)
+    clock = max(node.now, node.lww_floor + 1) if node.lww_floor else node.now
+    if not node.hints:
+        return clock
+    return max(clock, local_view(node, key).latest_timestamp() + 1)
 
 
 def _written_context(mode: Mode, written: AnyVersions) -> bytes:
@@ -251,6 +278,7 @@ def on_replicate_ack(node: Draft, sender: str, message: ReplicateAck, out: list[
     answered = pending.answered
     if not answered and len(acked) >= pending.needed:
         answer(pending.reply_to, PutOk(pending.written), out)
+        _raise_floor(node, pending.written)
         answered = True
     if answered and acked.issuperset(pending.targets):
         node.drop_put(message.request_id)

@@ -260,6 +260,9 @@ class VolatileState:
     # Whether this node may have issued a dot under its current actor: such dots live in its
     # store, and a key it drops takes them along (REQ-MEMBER-12). Unknown after a restart.
     dots_issued: bool = True
+    # lww: the greatest timestamp of a write this node answered a client for as a forwarder;
+    # its own writes are stamped above it (REQ-LWW-2), as a hybrid clock would.
+    lww_floor: int = 0
 
 
 @attrs.frozen
@@ -309,6 +312,7 @@ class Draft:
         "heard_from",
         "hints",
         "incarnation",
+        "lww_floor",
         "membership",
         "next_antientropy",
         "next_deadline",
@@ -358,6 +362,7 @@ class Draft:
         self.offers = volatile.offers
         self.heard_from = volatile.heard_from
         self.dots_issued = volatile.dots_issued
+        self.lww_floor = volatile.lww_floor
         self.incarnation = durable.incarnation
         # True once a request holding the earliest deadline left: then next_deadline is only a
         # lower bound until `freeze` recomputes it.
@@ -511,6 +516,7 @@ class Draft:
             or self.offers is not volatile.offers
             or self.heard_from is not volatile.heard_from
             or self.dots_issued != volatile.dots_issued
+            or self.lww_floor != volatile.lww_floor
         ):
             # Positional: keywords cost a third more, once per step.
             volatile = VolatileState(
@@ -535,6 +541,7 @@ class Draft:
                 self.offers,
                 self.heard_from,
                 self.dots_issued,
+                self.lww_floor,
             )
         if (
             durable is base.durable

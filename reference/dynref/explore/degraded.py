@@ -30,6 +30,7 @@ import attrs
 
 from dynref.check.availability import AvailabilityMonitor
 from dynref.explore.draws import Dice
+from dynref.membership import IN_CURRENT_RING
 from dynref.sim import (
     Action,
     Cluster,
@@ -74,9 +75,13 @@ def degraded_phase(
     monitor = AvailabilityMonitor()
     quiescence = cluster.quiescence
     idle = [client for client in cluster.clients if not cluster.client_busy(client)]
-    # After joins and leaves, only the current ring's members (exited nodes hold no key).
+    # After joins and leaves, only the current ring's members (exited nodes hold no key), and
+    # only those that count themselves in it: after disk losses the others may have forgotten a
+    # change that the node itself remembers (it left, say), and it would forward, not coordinate.
     members = set(cluster.ring.node_ids())
-    candidates = [node for node in cluster.node_ids() if node in members]
+    candidates = [
+        node for node in cluster.node_ids() if node in members and _in_own_ring(cluster, node)
+    ]
     if (
         quiescence is None
         or not quiescence.converged
@@ -88,7 +93,10 @@ def degraded_phase(
     run = _Run(cluster, monitor)
     down = dice.pick(candidates)
     key = dice.pick([k for k in DEGRADED_KEYS if down in cluster.preference_list(k)])
-    coordinator = dice.pick([n for n in cluster.preference_list(key) if n != down])
+    coordinators = [n for n in cluster.preference_list(key) if n != down and n in candidates]
+    if not coordinators:
+        return cluster, monitor, None
+    coordinator = dice.pick(coordinators)
     client = dice.pick(idle)
     how = dice.pick(("crash", "isolate"))
     run.apply(Crash(down) if how == "crash" else Partition(((down,),)))
@@ -97,6 +105,11 @@ def degraded_phase(
     run.drain()
     run.apply(TickNode(coordinator, cluster.config.request_timeout))
     run.drain()
+    if run.cluster.client_busy(client):
+        # The coordinator did not answer by its request timeout: it forwarded the put, so its
+        # view of the ring is not the one the phase assumed. The phase's premise does not hold.
+        monitor.finish(run.cluster)
+        return run.cluster, monitor, None
     run.apply(Put(client, coordinator, key))
     second = run.cluster.history()[-1].op_id
     run.drain()
@@ -113,6 +126,12 @@ def degraded_phase(
         report = _custody(run, report)
     monitor.finish(run.cluster)
     return run.cluster, monitor, attrs.evolve(report, writes_judged=monitor.writes_judged)
+
+
+def _in_own_ring(cluster: Cluster, node: str) -> bool:
+    state = cluster.state(node)
+    entry = None if state is None else state.membership.get(node)
+    return entry is not None and entry.status in IN_CURRENT_RING
 
 
 def _custody(run: _Run, report: DegradedReport) -> DegradedReport:
