@@ -117,7 +117,7 @@ def test_rejections_name_what_was_wrong() -> None:
     are reported; REQ-MEMBER-6: a peer it does not know (a member it has not learnt of, or
     forgot with its disk) is refused and counted, not reported."""
     lww = written(Mode.LWW, b"x")
-    unknown = step(STATE, Receive("stranger", Probe(1)))
+    unknown = step(STATE, Receive("stranger", Fetch(1, b"k")))
     assert unknown.effects == () and unknown.state.volatile.stats.stale_messages == 1
     cases = [
         Receive("n1", Probe(1)),

@@ -12,7 +12,17 @@ from dynref.explore.diagram import text_diagram
 from dynref.explore.swarm import SwarmSettings, run_seed
 from dynref.liveness import forget_exited, mark_down
 from dynref.membership import Status
-from dynref.messages import AdminOk, InvalidRequest, JoinCluster, LeaveCluster
+from dynref.messages import (
+    AdminOk,
+    InvalidRequest,
+    JoinCluster,
+    LeaveCluster,
+    Probe,
+    ProbeAck,
+    Receive,
+    Send,
+)
+from dynref.node import step
 from dynref.sim import (
     AdminRecord,
     Cluster,
@@ -214,3 +224,25 @@ def test_a_leave_ends_when_anti_entropy_is_as_frequent_as_the_handoff() -> None:
     assert leaver is not None and leaver.membership.get("n1").status is Status.EXITING  # type: ignore[union-attr]
     assert not leaver.durable.data
     assert check_all(cluster) == []
+
+
+def test_a_probe_from_a_node_no_member_knows_is_answered() -> None:
+    """REQ-FD-3: liveness moves no data, so a probe is answered whoever sends it; a node every
+    member forgot with their disks would otherwise believe them down for good."""
+    state = Cluster.start(explorer_config()).state("n1")
+    assert state is not None and not state.membership.is_member("n9")
+    answered = step(state, Receive("n9", Probe(7)))
+    assert answered.effects == (Send("n9", ProbeAck(7)),)
+
+
+def test_a_drop_trusting_an_acknowledgement_from_a_disk_since_lost_is_no_violation() -> None:
+    """INV-MEMBER-4 (dvv seed 1548, joins, leaves, disk losses): leaving n4 dropped a key once
+    the future owners acknowledged it; they lost their disks after acknowledging, so no node
+    covered the drop. The acknowledgement was true when sent: the drop names the custodians
+    that lost their disks, and the checker leaves the loss to INV-ACK-2."""
+    outcome = run_seed(1548, SwarmSettings(mode=Mode.DVV, disk_loss=True, membership=True))
+    assert "INV-MEMBER-4" not in {v.invariant for v in outcome.violations}
+    assert outcome.trace is not None
+    cluster = replay(outcome.trace)
+    drops = [r for r in cluster.audit_records() if isinstance(r, DropRecord)]
+    assert any(not r.covered_by and r.lost_with for r in drops)

@@ -12,7 +12,7 @@ with its own and, when the sender lacks something, answers with the join (push-p
 from __future__ import annotations
 
 from dynref.liveness import forget_exited
-from dynref.local import trees_of
+from dynref.local import misplaced, trees_of
 from dynref.membership import (
     MemberEntry,
     Membership,
@@ -109,7 +109,11 @@ def on_gossip(node: Draft, sender: str, message: Gossip, out: list[Effect]) -> N
         out.append(ProtocolError(sender, "malformed membership"))
         return
     if not node.membership.is_member(sender) and not incoming.is_member(sender):
-        out.append(ProtocolError(sender, f"gossip from non-member {sender!r}"))
+        # A node that neither this node nor its own gossip counts as a member: one that every
+        # member forgot with their disks, itself included. Refused and counted, as a lagging
+        # view's messages are (REQ-MEMBER-6); only a defective peer could send it otherwise,
+        # and no node can tell the two apart.
+        misplaced(node)
         return
     merged = node.membership.merge(incoming)
     problem = ring_error(merged, node.config.ring)

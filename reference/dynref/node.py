@@ -211,10 +211,12 @@ def _receive(node: Draft, event: Receive, out: list[Effect]) -> None:
         out.append(ProtocolError(sender, f"message from itself {sender!r}"))
         return
     # Gossip may introduce its sender (a joining node announcing itself): on_gossip checks it.
-    # Any other message from a peer this node does not know comes from a member it has not
-    # learnt of yet, or forgot with its disk: refused and counted, as a lagging view's messages
-    # are (REQ-MEMBER-6); its gossip will introduce it.
-    if not node.membership.is_member(sender) and not isinstance(message, Gossip):
+    # Probes only say who is up, and are answered whoever asks: a node that every member forgot
+    # with their disks (and that forgot itself) never gossips, and would believe them down for
+    # good (REQ-FD-3). Any other message from a peer this node does not know comes from a member
+    # it has not learnt of yet, or forgot with its disk: refused and counted, as a lagging
+    # view's messages are (REQ-MEMBER-6); its gossip will introduce it.
+    if not node.membership.is_member(sender) and not isinstance(message, ANSWERED_FROM_ANYONE):
         misplaced(node)
         return
     handler = HANDLERS.get(type(message))
@@ -233,6 +235,8 @@ def _receive(node: Draft, event: Receive, out: list[Effect]) -> None:
         node.heard_from = node.heard_from | {sender}
     handler(node, sender, message, out)
 
+
+ANSWERED_FROM_ANYONE = (Gossip, Probe, ProbeAck)
 
 _CARRYING_VERSIONS = (Replicate, FetchReply, Handoff)  # each with one `versions` field
 

@@ -1,7 +1,10 @@
 """Membership invariants (SPEC section 12), judged from the audit records and final states.
 
 - INV-MEMBER-4, from the records: every `DropRecord` names at least one other node whose
-  versions covered the dropped ones when the key was dropped.
+  versions covered the dropped ones when the key was dropped, or, failing that, nodes that had
+  stored covering versions and lost their disk since: the acknowledgement the drop trusted was
+  true when sent, and the copy went with a disk (INV-ACK-2's business, as for a handed-off
+  hint whose owner lost its disk).
 - INV-MEMBER-2 and INV-MEMBER-3, when the last quiesce converged and was the last thing that
   happened: the active members agree on the membership (nobody joining or leaving), and no node
   holds a key outside its preference lists in the final ring. (A quiesce that did not converge
@@ -27,7 +30,7 @@ def check_membership(view: HistoryView) -> list[Violation]:
             [record.step],
         )
         for record in view.records
-        if isinstance(record, DropRecord) and not record.covered_by
+        if isinstance(record, DropRecord) and not record.covered_by and not record.lost_with
     ]
     cluster = view.cluster
     quiescence = cluster.quiescence

@@ -18,7 +18,8 @@ The checkers read these and the client history, never the simulator's internals:
 - `ProtocolErrorRecord`: a ProtocolError effect, which a correct cluster never produces.
 - `AdminRecord`: an admin request (join, leave) and the node's answer.
 - `DropRecord`: a node dropped a key after its transfer, with the nodes whose versions covered
-  the dropped ones at that moment (INV-MEMBER-4 wants at least one).
+  the dropped ones at that moment (INV-MEMBER-4 wants at least one, or custodians that stored
+  them and lost their disk since).
 """
 
 from __future__ import annotations
@@ -120,6 +121,9 @@ class DropRecord:
     node: str
     key: bytes
     covered_by: tuple[str, ...]
+    lost_with: tuple[str, ...] = ()
+    """When no node covers the drop: the nodes that had stored covering versions (and
+    acknowledged them) and lost their disk since."""
 
 
 Record = (

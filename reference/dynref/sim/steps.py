@@ -37,6 +37,7 @@ from dynref.sim.model import Draft, InFlight
 from dynref.sim.records import (
     AdminRecord,
     DegradedRecord,
+    DiskLossRecord,
     DropRecord,
     DurableRecord,
     ExecutionRecord,
@@ -189,7 +190,30 @@ def _record_drop(
         held = durable.data.get(key)
         if held is not None and merge_versions(held, dropped) == held:
             covered_by.append(other)
-    draft.record(DropRecord(draft.step, node, key, tuple(covered_by)))
+    lost_with: list[str] = []
+    if not covered_by and dropped is not None:
+        lost_with = _lost_custodians(draft, node, key, dropped)
+    draft.record(DropRecord(draft.step, node, key, tuple(covered_by), tuple(lost_with)))
+
+
+def _lost_custodians(draft: Draft, node: str, key: bytes, dropped: AnyVersions) -> list[str]:
+    """Other nodes that durably stored versions covering `dropped` and lost their disk since:
+    the drop trusted their acknowledgement, true when they sent it (a disk loss, which
+    INV-ACK-2 judges). Only asked when no node covers the drop, which is rare."""
+    stored: set[str] = set()
+    lost: set[str] = set()
+    for record in draft.records.items():
+        if isinstance(record, DurableRecord) and record.node != node:
+            write = record.write
+            if (
+                isinstance(write, StoreVersions)
+                and write.key == key
+                and merge_versions(write.versions, dropped) == write.versions
+            ):
+                stored.add(record.node)
+        elif isinstance(record, DiskLossRecord) and record.node in stored:
+            lost.add(record.node)
+    return sorted(lost)
 
 
 def set_degraded(draft: Draft, node: str, believes_some_down: bool) -> None:
