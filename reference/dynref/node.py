@@ -205,6 +205,10 @@ def _dispatch(node: Draft, event: object, out: list[Effect]) -> None:
         out.append(ProtocolError(None, f"unknown event {type(event).__name__}"))
 
 
+ANSWERED_FROM_ANYONE = (Gossip, Probe, ProbeAck)
+"""Messages taken from a peer this node does not count as a member (see `_receive`)."""
+
+
 def _receive(node: Draft, event: Receive, out: list[Effect]) -> None:
     sender, message = event.sender, event.message
     if sender == node.node_id:
@@ -235,8 +239,6 @@ def _receive(node: Draft, event: Receive, out: list[Effect]) -> None:
         node.heard_from = node.heard_from | {sender}
     handler(node, sender, message, out)
 
-
-ANSWERED_FROM_ANYONE = (Gossip, Probe, ProbeAck)
 
 _CARRYING_VERSIONS = (Replicate, FetchReply, Handoff)  # each with one `versions` field
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +24,18 @@ TEST_TIMERS = {
 }
 
 StartCluster = Callable[..., LocalCluster]
+CLI_TIMEOUT_S = 120
+
+
+def dynref(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """Run the `dynref` command line as a user would: a separate process, output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "dynref_io.cli", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_S,
+        check=False,
+    )
 
 
 @pytest.fixture

@@ -4,26 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from dynref_io.node.local_cluster import ClusterError, LocalCluster, create_cluster
 
-from tests.e2e.conftest import StartCluster, eventually, ring_of
+from tests.e2e.conftest import StartCluster, dynref, eventually, ring_of
 
 pytestmark = pytest.mark.e2e
-
-
-def dynref(*arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dynref_io.cli", *arguments],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_status_ring_isolate_and_heal_by_address(start_cluster: StartCluster) -> None:

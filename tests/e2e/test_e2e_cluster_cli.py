@@ -4,24 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from dynref_io.node.local_cluster import ClusterError, LocalCluster
 
+from tests.e2e.conftest import dynref
+
 TIMER_FLAGS = ["--request-timeout", "300", "--handoff-interval", "200", "--probe-interval", "200"]
-
-
-def dynref(*arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dynref_io.cli", *arguments],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def pid_alive(pid: int) -> bool:

@@ -12,19 +12,9 @@ from dynref_io.node.config_file import load_cluster_file
 from dynref_io.node.local_cluster import ClusterError, LocalCluster, free_ports
 from dynref_io.node.local_membership import add_node, remove_node
 
-from tests.e2e.conftest import StartCluster, eventually
+from tests.e2e.conftest import StartCluster, dynref, eventually
 
 KEYS = [f"key-{i}" for i in range(60)]
-
-
-def dynref(*arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dynref_io.cli", *arguments],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def members(cluster: LocalCluster, node_id: str) -> str:

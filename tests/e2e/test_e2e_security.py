@@ -18,8 +18,7 @@ from dynref_io.node.local_cluster import (
 )
 
 from tests.certificates import self_signed
-from tests.e2e.conftest import TEST_TIMERS
-from tests.e2e.test_e2e_cluster_cli import dynref
+from tests.e2e.conftest import TEST_TIMERS, dynref
 
 
 @pytest.mark.e2e
